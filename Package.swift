@@ -20,16 +20,19 @@ let package = Package(
 
         // The runtime of generated messages: binary codec over protobuf-c, proto3 JSON.
         .target(name: "SoukProtobuf", dependencies: ["CProtobufC"]),
-        // The wire types of the RPC protocol (generated).
-        .target(name: "SoukWire", dependencies: ["SoukProtobuf", "SoukContractsC"]),
         // Transport-neutral RPC core: status, call context, client and router protocols.
         .target(name: "SoukRPCCore", dependencies: ["SoukProtobuf"]),
+        // The RPC protocol's own contracts (generated): frame headers and the health service.
+        .target(name: "SoukWire", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
         // The service contracts: messages, stubs, handler protocols, routes, OpenAPI (generated).
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
 
         // The protoc plugin that writes the Swift side of every contract.
         .executableTarget(name: "protoc-gen-souk", dependencies: ["ProtobufDescriptorC", "CProtobufC"],
                           path: "Tools/protoc-gen-souk"),
+        // Decodes and re-encodes files written by Python's protobuf runtime, for Tests/contract.
+        .executableTarget(name: "souk-contract-roundtrip", dependencies: ["SoukContracts", "SoukWire", "SoukProtobuf"],
+                          path: "Tools/souk-contract-roundtrip"),
 
         // Test contracts that exercise every construct the generator supports.
         .target(name: "TestContractsC", dependencies: ["CProtobufC", "ProtobufDescriptorC", "SoukContractsC"],
@@ -39,5 +42,6 @@ let package = Package(
 
         .testTarget(name: "SoukProtobufTests",
                     dependencies: ["SoukProtobuf", "TestContracts", "SoukContracts", "SoukWire"]),
+        .testTarget(name: "SoukRPCCoreTests", dependencies: ["SoukRPCCore", "SoukProtobuf", "TestContracts", "SoukContracts"]),
     ]
 )

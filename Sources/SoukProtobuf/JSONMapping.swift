@@ -83,6 +83,9 @@ public enum JSONRead {
         return E(rawValue: try value.decodeInt32(at: path))
     }
 
-    /// A string map key, as written.
-    public static func stringKey(_ key: String, at _: JSONPath) throws -> String { key }
+    /// A string map key, as written; U+0000 is refused as in every string field.
+    public static func stringKey(_ key: String, at path: JSONPath) throws -> String {
+        try JSONValue.rejectNUL(key, at: path)
+        return key
+    }
 }

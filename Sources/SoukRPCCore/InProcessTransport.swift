@@ -66,7 +66,13 @@ public enum Deadline {
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                } catch {
+                    // Woken before the deadline: the caller cancelled the call (or the body
+                    // already answered, and this error is discarded). Not a timeout.
+                    throw RPCError(.cancelled, "the call to \(method.fullName) was cancelled")
+                }
                 return nil
             }
             defer { group.cancelAll() }

@@ -112,7 +112,7 @@ struct MessageEmitter {
         case .int32, .sint32, .sfixed32: "try JSONValue.decodeMapKeyInt32(\(key), at: \(path))"
         case .uint32, .fixed32: "try JSONValue.decodeMapKeyUInt32(\(key), at: \(path))"
         case .bool: "try JSONValue.decodeMapKeyBool(\(key), at: \(path))"
-        default: key
+        default: "try JSONRead.stringKey(\(key), at: \(path))"
         }
     }
 
@@ -314,7 +314,7 @@ struct MessageEmitter {
             w.line("writer.beginObject()")
             for field in plainFields {
                 let swift = "self.\(Naming.property(field.name))"
-                let key = "writer.key(\"\(field.jsonName)\")"
+                let key = "writer.fieldKey(\"\(field.jsonName)\")"
                 if let mapEntry = mapEntry(field) {
                     w.line("if !\(swift).isEmpty {")
                     w.line("    \(key)")
@@ -342,7 +342,7 @@ struct MessageEmitter {
                     for index in oneof.fieldIndexes {
                         let field = message.fields[index]
                         w.line("case .\(Naming.property(field.name))(let value)?:")
-                        w.line("    writer.key(\"\(field.jsonName)\")")
+                        w.line("    writer.fieldKey(\"\(field.jsonName)\")")
                         w.line("    \(jsonWrite(field, "value", writer: "writer"))")
                     }
                     w.line("case nil:")

@@ -26,8 +26,6 @@ public enum SoukContractMessages {
         RefundPaymentRequest.self,
         ListPaymentsForOrderRequest.self,
         ListPaymentsForOrderResponse.self,
-        HealthCheckRequest.self,
-        HealthCheckResponse.self,
         User.self,
         CreateUserRequest.self,
         AuthenticateRequest.self,

@@ -79,43 +79,43 @@ public struct Order: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         if !self.userId.isEmpty {
-            writer.key("userId")
+            writer.fieldKey("userId")
             writer.value(self.userId)
         }
         if !self.items.isEmpty {
-            writer.key("items")
+            writer.fieldKey("items")
             writer.array(self.items) { writer, value in writer.message(value) }
         }
         if let value = self.total {
-            writer.key("total")
+            writer.fieldKey("total")
             writer.message(value)
         }
         if self.status.rawValue != 0 {
-            writer.key("status")
+            writer.fieldKey("status")
             writer.enumValue(self.status)
         }
         if !self.paidByPaymentId.isEmpty {
-            writer.key("paidByPaymentId")
+            writer.fieldKey("paidByPaymentId")
             writer.value(self.paidByPaymentId)
         }
         if !self.refundedByRefundId.isEmpty {
-            writer.key("refundedByRefundId")
+            writer.fieldKey("refundedByRefundId")
             writer.value(self.refundedByRefundId)
         }
         if !self.history.isEmpty {
-            writer.key("history")
+            writer.fieldKey("history")
             writer.array(self.history) { writer, value in writer.message(value) }
         }
         if self.createdAtUnixMs != 0 {
-            writer.key("createdAtUnixMs")
+            writer.fieldKey("createdAtUnixMs")
             writer.value(self.createdAtUnixMs)
         }
         if self.updatedAtUnixMs != 0 {
-            writer.key("updatedAtUnixMs")
+            writer.fieldKey("updatedAtUnixMs")
             writer.value(self.updatedAtUnixMs)
         }
         writer.endObject()
@@ -214,19 +214,19 @@ public struct OrderItem: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.sku.isEmpty {
-            writer.key("sku")
+            writer.fieldKey("sku")
             writer.value(self.sku)
         }
         if self.quantity != 0 {
-            writer.key("quantity")
+            writer.fieldKey("quantity")
             writer.value(self.quantity)
         }
         if let value = self.unitPrice {
-            writer.key("unitPrice")
+            writer.fieldKey("unitPrice")
             writer.message(value)
         }
         if let value = self.lineTotal {
-            writer.key("lineTotal")
+            writer.fieldKey("lineTotal")
             writer.message(value)
         }
         writer.endObject()
@@ -303,19 +303,19 @@ public struct OrderStatusChange: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.fromStatus.rawValue != 0 {
-            writer.key("fromStatus")
+            writer.fieldKey("fromStatus")
             writer.enumValue(self.fromStatus)
         }
         if self.toStatus.rawValue != 0 {
-            writer.key("toStatus")
+            writer.fieldKey("toStatus")
             writer.enumValue(self.toStatus)
         }
         if self.changedAtUnixMs != 0 {
-            writer.key("changedAtUnixMs")
+            writer.fieldKey("changedAtUnixMs")
             writer.value(self.changedAtUnixMs)
         }
         if !self.reason.isEmpty {
-            writer.key("reason")
+            writer.fieldKey("reason")
             writer.value(self.reason)
         }
         writer.endObject()
@@ -389,15 +389,15 @@ public struct OrderItemInput: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.sku.isEmpty {
-            writer.key("sku")
+            writer.fieldKey("sku")
             writer.value(self.sku)
         }
         if self.quantity != 0 {
-            writer.key("quantity")
+            writer.fieldKey("quantity")
             writer.value(self.quantity)
         }
         if let value = self.unitPrice {
-            writer.key("unitPrice")
+            writer.fieldKey("unitPrice")
             writer.message(value)
         }
         writer.endObject()
@@ -462,11 +462,11 @@ public struct CreateOrderRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.items.isEmpty {
-            writer.key("items")
+            writer.fieldKey("items")
             writer.array(self.items) { writer, value in writer.message(value) }
         }
         if !self.currencyCode.isEmpty {
-            writer.key("currencyCode")
+            writer.fieldKey("currencyCode")
             writer.value(self.currencyCode)
         }
         writer.endObject()
@@ -521,7 +521,7 @@ public struct GetOrderRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         writer.endObject()
@@ -578,11 +578,11 @@ public struct ListOrdersRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.pageSize != 0 {
-            writer.key("pageSize")
+            writer.fieldKey("pageSize")
             writer.value(self.pageSize)
         }
         if !self.pageToken.isEmpty {
-            writer.key("pageToken")
+            writer.fieldKey("pageToken")
             writer.value(self.pageToken)
         }
         writer.endObject()
@@ -642,11 +642,11 @@ public struct ListOrdersResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orders.isEmpty {
-            writer.key("orders")
+            writer.fieldKey("orders")
             writer.array(self.orders) { writer, value in writer.message(value) }
         }
         if !self.nextPageToken.isEmpty {
-            writer.key("nextPageToken")
+            writer.fieldKey("nextPageToken")
             writer.value(self.nextPageToken)
         }
         writer.endObject()
@@ -701,7 +701,7 @@ public struct CancelOrderRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         writer.endObject()
@@ -761,15 +761,15 @@ public struct MarkOrderPaidRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         if let value = self.amount {
-            writer.key("amount")
+            writer.fieldKey("amount")
             writer.message(value)
         }
         writer.endObject()
@@ -838,15 +838,15 @@ public struct MarkOrderRefundedRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         if !self.refundId.isEmpty {
-            writer.key("refundId")
+            writer.fieldKey("refundId")
             writer.value(self.refundId)
         }
         writer.endObject()

@@ -81,47 +81,47 @@ public struct Payment: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         if !self.userId.isEmpty {
-            writer.key("userId")
+            writer.fieldKey("userId")
             writer.value(self.userId)
         }
         if let value = self.amount {
-            writer.key("amount")
+            writer.fieldKey("amount")
             writer.message(value)
         }
         if self.status.rawValue != 0 {
-            writer.key("status")
+            writer.fieldKey("status")
             writer.enumValue(self.status)
         }
         if self.cardBrand.rawValue != 0 {
-            writer.key("cardBrand")
+            writer.fieldKey("cardBrand")
             writer.enumValue(self.cardBrand)
         }
         if !self.cardLast4.isEmpty {
-            writer.key("cardLast4")
+            writer.fieldKey("cardLast4")
             writer.value(self.cardLast4)
         }
         if !self.failureReason.isEmpty {
-            writer.key("failureReason")
+            writer.fieldKey("failureReason")
             writer.value(self.failureReason)
         }
         if !self.refunds.isEmpty {
-            writer.key("refunds")
+            writer.fieldKey("refunds")
             writer.array(self.refunds) { writer, value in writer.message(value) }
         }
         if self.createdAtUnixMs != 0 {
-            writer.key("createdAtUnixMs")
+            writer.fieldKey("createdAtUnixMs")
             writer.value(self.createdAtUnixMs)
         }
         if self.updatedAtUnixMs != 0 {
-            writer.key("updatedAtUnixMs")
+            writer.fieldKey("updatedAtUnixMs")
             writer.value(self.updatedAtUnixMs)
         }
         writer.endObject()
@@ -229,23 +229,23 @@ public struct Refund: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.refundId.isEmpty {
-            writer.key("refundId")
+            writer.fieldKey("refundId")
             writer.value(self.refundId)
         }
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         if let value = self.amount {
-            writer.key("amount")
+            writer.fieldKey("amount")
             writer.message(value)
         }
         if !self.reason.isEmpty {
-            writer.key("reason")
+            writer.fieldKey("reason")
             writer.value(self.reason)
         }
         if self.createdAtUnixMs != 0 {
-            writer.key("createdAtUnixMs")
+            writer.fieldKey("createdAtUnixMs")
             writer.value(self.createdAtUnixMs)
         }
         writer.endObject()
@@ -329,19 +329,19 @@ public struct Card: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.number.isEmpty {
-            writer.key("number")
+            writer.fieldKey("number")
             writer.value(self.number)
         }
         if self.expMonth != 0 {
-            writer.key("expMonth")
+            writer.fieldKey("expMonth")
             writer.value(self.expMonth)
         }
         if self.expYear != 0 {
-            writer.key("expYear")
+            writer.fieldKey("expYear")
             writer.value(self.expYear)
         }
         if !self.cvc.isEmpty {
-            writer.key("cvc")
+            writer.fieldKey("cvc")
             writer.value(self.cvc)
         }
         writer.endObject()
@@ -420,19 +420,19 @@ public struct CreatePaymentRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.idempotencyKey.isEmpty {
-            writer.key("idempotencyKey")
+            writer.fieldKey("idempotencyKey")
             writer.value(self.idempotencyKey)
         }
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         if let value = self.amount {
-            writer.key("amount")
+            writer.fieldKey("amount")
             writer.message(value)
         }
         if let value = self.card {
-            writer.key("card")
+            writer.fieldKey("card")
             writer.message(value)
         }
         writer.endObject()
@@ -495,7 +495,7 @@ public struct GetPaymentRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         writer.endObject()
@@ -555,15 +555,15 @@ public struct RefundPaymentRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.paymentId.isEmpty {
-            writer.key("paymentId")
+            writer.fieldKey("paymentId")
             writer.value(self.paymentId)
         }
         if !self.idempotencyKey.isEmpty {
-            writer.key("idempotencyKey")
+            writer.fieldKey("idempotencyKey")
             writer.value(self.idempotencyKey)
         }
         if !self.reason.isEmpty {
-            writer.key("reason")
+            writer.fieldKey("reason")
             writer.value(self.reason)
         }
         writer.endObject()
@@ -622,7 +622,7 @@ public struct ListPaymentsForOrderRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.orderId.isEmpty {
-            writer.key("orderId")
+            writer.fieldKey("orderId")
             writer.value(self.orderId)
         }
         writer.endObject()
@@ -674,7 +674,7 @@ public struct ListPaymentsForOrderResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.payments.isEmpty {
-            writer.key("payments")
+            writer.fieldKey("payments")
             writer.array(self.payments) { writer, value in writer.message(value) }
         }
         writer.endObject()

@@ -45,11 +45,11 @@ public struct Money: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.amountMinor != 0 {
-            writer.key("amountMinor")
+            writer.fieldKey("amountMinor")
             writer.value(self.amountMinor)
         }
         if !self.currencyCode.isEmpty {
-            writer.key("currencyCode")
+            writer.fieldKey("currencyCode")
             writer.value(self.currencyCode)
         }
         writer.endObject()
@@ -111,7 +111,7 @@ public struct FieldMask: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.paths.isEmpty {
-            writer.key("paths")
+            writer.fieldKey("paths")
             writer.array(self.paths) { writer, value in writer.value(value) }
         }
         writer.endObject()

@@ -58,27 +58,27 @@ public struct User: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.userId.isEmpty {
-            writer.key("userId")
+            writer.fieldKey("userId")
             writer.value(self.userId)
         }
         if !self.email.isEmpty {
-            writer.key("email")
+            writer.fieldKey("email")
             writer.value(self.email)
         }
         if !self.fullName.isEmpty {
-            writer.key("fullName")
+            writer.fieldKey("fullName")
             writer.value(self.fullName)
         }
         if self.status.rawValue != 0 {
-            writer.key("status")
+            writer.fieldKey("status")
             writer.enumValue(self.status)
         }
         if self.createdAtUnixMs != 0 {
-            writer.key("createdAtUnixMs")
+            writer.fieldKey("createdAtUnixMs")
             writer.value(self.createdAtUnixMs)
         }
         if self.updatedAtUnixMs != 0 {
-            writer.key("updatedAtUnixMs")
+            writer.fieldKey("updatedAtUnixMs")
             writer.value(self.updatedAtUnixMs)
         }
         writer.endObject()
@@ -161,15 +161,15 @@ public struct CreateUserRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.email.isEmpty {
-            writer.key("email")
+            writer.fieldKey("email")
             writer.value(self.email)
         }
         if !self.password.isEmpty {
-            writer.key("password")
+            writer.fieldKey("password")
             writer.value(self.password)
         }
         if !self.fullName.isEmpty {
-            writer.key("fullName")
+            writer.fieldKey("fullName")
             writer.value(self.fullName)
         }
         writer.endObject()
@@ -232,11 +232,11 @@ public struct AuthenticateRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.email.isEmpty {
-            writer.key("email")
+            writer.fieldKey("email")
             writer.value(self.email)
         }
         if !self.password.isEmpty {
-            writer.key("password")
+            writer.fieldKey("password")
             writer.value(self.password)
         }
         writer.endObject()
@@ -306,19 +306,19 @@ public struct AuthenticateResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.accessToken.isEmpty {
-            writer.key("accessToken")
+            writer.fieldKey("accessToken")
             writer.value(self.accessToken)
         }
         if !self.tokenType.isEmpty {
-            writer.key("tokenType")
+            writer.fieldKey("tokenType")
             writer.value(self.tokenType)
         }
         if self.expiresAtUnixMs != 0 {
-            writer.key("expiresAtUnixMs")
+            writer.fieldKey("expiresAtUnixMs")
             writer.value(self.expiresAtUnixMs)
         }
         if !self.userId.isEmpty {
-            writer.key("userId")
+            writer.fieldKey("userId")
             writer.value(self.userId)
         }
         writer.endObject()
@@ -424,11 +424,11 @@ public struct UpdateProfileRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.profile {
-            writer.key("profile")
+            writer.fieldKey("profile")
             writer.message(value)
         }
         if let value = self.updateMask {
-            writer.key("updateMask")
+            writer.fieldKey("updateMask")
             writer.message(value)
         }
         writer.endObject()
@@ -485,7 +485,7 @@ public struct ProfileUpdate: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.fullName.isEmpty {
-            writer.key("fullName")
+            writer.fieldKey("fullName")
             writer.value(self.fullName)
         }
         writer.endObject()
@@ -536,7 +536,7 @@ public struct GetUserRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.userId.isEmpty {
-            writer.key("userId")
+            writer.fieldKey("userId")
             writer.value(self.userId)
         }
         writer.endObject()
@@ -588,7 +588,7 @@ public struct GetUserResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.user {
-            writer.key("user")
+            writer.fieldKey("user")
             writer.message(value)
         }
         writer.endObject()

@@ -4,7 +4,17 @@ extension JSONValue {
   /// A JSON string, as is.
   public func decodeString(at path: JSONPath) throws(ProtoJSONError) -> String {
     guard case .string(let text) = self else { throw .wrongType(expected: "a string", found: self, at: path) }
+    try Self.rejectNUL(text, at: path)
     return text
+  }
+
+  /// protobuf-c strings end at the first NUL, so a string field holding U+0000 could not reach the
+  /// binary form intact: it is invalid input here rather than a silent truncation later.
+  static func rejectNUL(_ text: String, at path: JSONPath) throws(ProtoJSONError) {
+    if text.utf8.contains(0) {
+      throw ProtoJSONError(kind: .invalidValue, path: path,
+                           message: "\(ProtoJSONError.fieldPrefix(path))contains the character U+0000, which Souk contracts cannot carry in a string")
+    }
   }
 
   /// Only `true` or `false`; proto3 JSON does not accept strings for bool fields (map keys aside).

@@ -51,10 +51,9 @@ public struct JSONWriter: Sendable {
     needsComma = true
   }
 
-  /// Writes `"name":`; the name is a known-safe ASCII identifier, so it is copied without escaping.
-  /// A bare string literal argument picks the `String` overload (Swift prefers String for literals), so pass a
-  /// `StaticString`-typed value to get this path.
-  public mutating func key(_ name: StaticString) {
+  /// Writes `"name":` for a field name of a generated message: a known-safe ASCII identifier, copied
+  /// without escaping. (A separate name from `key(_:)`, since a string literal would pick the `String` overload.)
+  public mutating func fieldKey(_ name: StaticString) {
     separate()
     bytes.append(0x22)
     name.withUTF8Buffer { bytes.append(contentsOf: $0) }

@@ -17,6 +17,8 @@ public enum SoukWireMessages {
         ErrorDetails.self,
         BadRequest.self,
         FieldViolation.self,
+        HealthCheckRequest.self,
+        HealthCheckResponse.self,
     ]
 
     /// The message type with this full protobuf name.

@@ -95,22 +95,22 @@ public struct FrameHeader: ProtoMessage {
         writer.beginObject()
         switch self.kind {
             case .request(let value)?:
-                writer.key("request")
+                writer.fieldKey("request")
                 writer.message(value)
             case .response(let value)?:
-                writer.key("response")
+                writer.fieldKey("response")
                 writer.message(value)
             case .cancel(let value)?:
-                writer.key("cancel")
+                writer.fieldKey("cancel")
                 writer.message(value)
             case .ping(let value)?:
-                writer.key("ping")
+                writer.fieldKey("ping")
                 writer.message(value)
             case .pong(let value)?:
-                writer.key("pong")
+                writer.fieldKey("pong")
                 writer.message(value)
             case .goAway(let value)?:
-                writer.key("goAway")
+                writer.fieldKey("goAway")
                 writer.message(value)
             case nil:
                 break
@@ -212,19 +212,19 @@ public struct RequestHeader: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.callId != 0 {
-            writer.key("callId")
+            writer.fieldKey("callId")
             writer.value(self.callId)
         }
         if !self.method.isEmpty {
-            writer.key("method")
+            writer.fieldKey("method")
             writer.value(self.method)
         }
         if self.timeoutMs != 0 {
-            writer.key("timeoutMs")
+            writer.fieldKey("timeoutMs")
             writer.value(self.timeoutMs)
         }
         if !self.metadata.isEmpty {
-            writer.key("metadata")
+            writer.fieldKey("metadata")
             writer.array(self.metadata) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -309,23 +309,23 @@ public struct ResponseHeader: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.callId != 0 {
-            writer.key("callId")
+            writer.fieldKey("callId")
             writer.value(self.callId)
         }
         if self.code.rawValue != 0 {
-            writer.key("code")
+            writer.fieldKey("code")
             writer.enumValue(self.code)
         }
         if !self.statusMessage.isEmpty {
-            writer.key("statusMessage")
+            writer.fieldKey("statusMessage")
             writer.value(self.statusMessage)
         }
         if !self.details.isEmpty {
-            writer.key("details")
+            writer.fieldKey("details")
             writer.value(bytes: self.details)
         }
         if !self.trailingMetadata.isEmpty {
-            writer.key("trailingMetadata")
+            writer.fieldKey("trailingMetadata")
             writer.array(self.trailingMetadata) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -395,7 +395,7 @@ public struct Cancel: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.callId != 0 {
-            writer.key("callId")
+            writer.fieldKey("callId")
             writer.value(self.callId)
         }
         writer.endObject()
@@ -448,7 +448,7 @@ public struct Ping: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.payload != 0 {
-            writer.key("payload")
+            writer.fieldKey("payload")
             writer.value(self.payload)
         }
         writer.endObject()
@@ -499,7 +499,7 @@ public struct Pong: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.payload != 0 {
-            writer.key("payload")
+            writer.fieldKey("payload")
             writer.value(self.payload)
         }
         writer.endObject()
@@ -565,15 +565,15 @@ public struct GoAway: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.lastCallId != 0 {
-            writer.key("lastCallId")
+            writer.fieldKey("lastCallId")
             writer.value(self.lastCallId)
         }
         if self.code.rawValue != 0 {
-            writer.key("code")
+            writer.fieldKey("code")
             writer.enumValue(self.code)
         }
         if !self.reason.isEmpty {
-            writer.key("reason")
+            writer.fieldKey("reason")
             writer.value(self.reason)
         }
         writer.endObject()
@@ -663,15 +663,15 @@ public struct MetadataEntry: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.key.isEmpty {
-            writer.key("key")
+            writer.fieldKey("key")
             writer.value(self.key)
         }
         switch self.value {
             case .text(let value)?:
-                writer.key("text")
+                writer.fieldKey("text")
                 writer.value(value)
             case .binary(let value)?:
-                writer.key("binary")
+                writer.fieldKey("binary")
                 writer.value(bytes: value)
             case nil:
                 break
@@ -745,15 +745,15 @@ public struct Status: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.code.rawValue != 0 {
-            writer.key("code")
+            writer.fieldKey("code")
             writer.enumValue(self.code)
         }
         if !self.message.isEmpty {
-            writer.key("message")
+            writer.fieldKey("message")
             writer.value(self.message)
         }
         if !self.details.isEmpty {
-            writer.key("details")
+            writer.fieldKey("details")
             writer.value(bytes: self.details)
         }
         writer.endObject()
@@ -815,7 +815,7 @@ public struct ErrorDetails: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.badRequest {
-            writer.key("badRequest")
+            writer.fieldKey("badRequest")
             writer.message(value)
         }
         writer.endObject()
@@ -867,7 +867,7 @@ public struct BadRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.fieldViolations.isEmpty {
-            writer.key("fieldViolations")
+            writer.fieldKey("fieldViolations")
             writer.array(self.fieldViolations) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -925,11 +925,11 @@ public struct FieldViolation: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.field.isEmpty {
-            writer.key("field")
+            writer.fieldKey("field")
             writer.value(self.field)
         }
         if !self.description.isEmpty {
-            writer.key("description")
+            writer.fieldKey("description")
             writer.value(self.description)
         }
         writer.endObject()

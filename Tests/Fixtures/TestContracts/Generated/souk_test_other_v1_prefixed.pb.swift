@@ -58,11 +58,11 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
         public func encodeJSON(to writer: inout JSONWriter) {
             writer.beginObject()
             if self.value != 0 {
-                writer.key("value")
+                writer.fieldKey("value")
                 writer.value(self.value)
             }
             if self.state.rawValue != 0 {
-                writer.key("state")
+                writer.fieldKey("state")
                 writer.enumValue(self.state)
             }
             writer.endObject()
@@ -184,31 +184,31 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         if self.kind.rawValue != 0 {
-            writer.key("kind")
+            writer.fieldKey("kind")
             writer.enumValue(self.kind)
         }
         if let value = self.inner {
-            writer.key("inner")
+            writer.fieldKey("inner")
             writer.message(value)
         }
         if let value = self.imported {
-            writer.key("imported")
+            writer.fieldKey("imported")
             writer.message(value)
         }
         if !self.inners.isEmpty {
-            writer.key("inners")
+            writer.fieldKey("inners")
             writer.array(self.inners) { writer, value in writer.message(value) }
         }
         if !self.innerByName.isEmpty {
-            writer.key("innerByName")
+            writer.fieldKey("innerByName")
             writer.map(self.innerByName) { writer, value in writer.message(value) }
         }
         if self.importedKind.rawValue != 0 {
-            writer.key("importedKind")
+            writer.fieldKey("importedKind")
             writer.enumValue(self.importedKind)
         }
         writer.endObject()
@@ -243,7 +243,7 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "innerByName")
                     self.innerByName = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try Souk_Test_Other_V1_Thing.Inner(json: value, at: path) })
                 case "importedKind", "imported_kind":
                     if value.isNull { continue }
@@ -285,7 +285,7 @@ public struct Souk_Test_Other_V1_GetThingRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         writer.endObject()

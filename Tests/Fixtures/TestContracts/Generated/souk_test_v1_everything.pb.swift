@@ -92,63 +92,63 @@ public struct ScalarValues: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.doubleValue != 0 {
-            writer.key("doubleValue")
+            writer.fieldKey("doubleValue")
             writer.value(self.doubleValue)
         }
         if self.floatValue != 0 {
-            writer.key("floatValue")
+            writer.fieldKey("floatValue")
             writer.value(self.floatValue)
         }
         if self.int32Value != 0 {
-            writer.key("int32Value")
+            writer.fieldKey("int32Value")
             writer.value(self.int32Value)
         }
         if self.int64Value != 0 {
-            writer.key("int64Value")
+            writer.fieldKey("int64Value")
             writer.value(self.int64Value)
         }
         if self.uint32Value != 0 {
-            writer.key("uint32Value")
+            writer.fieldKey("uint32Value")
             writer.value(self.uint32Value)
         }
         if self.uint64Value != 0 {
-            writer.key("uint64Value")
+            writer.fieldKey("uint64Value")
             writer.value(self.uint64Value)
         }
         if self.sint32Value != 0 {
-            writer.key("sint32Value")
+            writer.fieldKey("sint32Value")
             writer.value(self.sint32Value)
         }
         if self.sint64Value != 0 {
-            writer.key("sint64Value")
+            writer.fieldKey("sint64Value")
             writer.value(self.sint64Value)
         }
         if self.fixed32Value != 0 {
-            writer.key("fixed32Value")
+            writer.fieldKey("fixed32Value")
             writer.value(self.fixed32Value)
         }
         if self.fixed64Value != 0 {
-            writer.key("fixed64Value")
+            writer.fieldKey("fixed64Value")
             writer.value(self.fixed64Value)
         }
         if self.sfixed32Value != 0 {
-            writer.key("sfixed32Value")
+            writer.fieldKey("sfixed32Value")
             writer.value(self.sfixed32Value)
         }
         if self.sfixed64Value != 0 {
-            writer.key("sfixed64Value")
+            writer.fieldKey("sfixed64Value")
             writer.value(self.sfixed64Value)
         }
         if self.boolValue {
-            writer.key("boolValue")
+            writer.fieldKey("boolValue")
             writer.value(self.boolValue)
         }
         if !self.stringValue.isEmpty {
-            writer.key("stringValue")
+            writer.fieldKey("stringValue")
             writer.value(self.stringValue)
         }
         if !self.bytesValue.isEmpty {
-            writer.key("bytesValue")
+            writer.fieldKey("bytesValue")
             writer.value(bytes: self.bytesValue)
         }
         writer.endObject()
@@ -348,79 +348,79 @@ public struct RepeatedScalarValues: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.doubleValues.isEmpty {
-            writer.key("doubleValues")
+            writer.fieldKey("doubleValues")
             writer.array(self.doubleValues) { writer, value in writer.value(value) }
         }
         if !self.floatValues.isEmpty {
-            writer.key("floatValues")
+            writer.fieldKey("floatValues")
             writer.array(self.floatValues) { writer, value in writer.value(value) }
         }
         if !self.int32Values.isEmpty {
-            writer.key("int32Values")
+            writer.fieldKey("int32Values")
             writer.array(self.int32Values) { writer, value in writer.value(value) }
         }
         if !self.int64Values.isEmpty {
-            writer.key("int64Values")
+            writer.fieldKey("int64Values")
             writer.array(self.int64Values) { writer, value in writer.value(value) }
         }
         if !self.uint32Values.isEmpty {
-            writer.key("uint32Values")
+            writer.fieldKey("uint32Values")
             writer.array(self.uint32Values) { writer, value in writer.value(value) }
         }
         if !self.uint64Values.isEmpty {
-            writer.key("uint64Values")
+            writer.fieldKey("uint64Values")
             writer.array(self.uint64Values) { writer, value in writer.value(value) }
         }
         if !self.sint32Values.isEmpty {
-            writer.key("sint32Values")
+            writer.fieldKey("sint32Values")
             writer.array(self.sint32Values) { writer, value in writer.value(value) }
         }
         if !self.sint64Values.isEmpty {
-            writer.key("sint64Values")
+            writer.fieldKey("sint64Values")
             writer.array(self.sint64Values) { writer, value in writer.value(value) }
         }
         if !self.fixed32Values.isEmpty {
-            writer.key("fixed32Values")
+            writer.fieldKey("fixed32Values")
             writer.array(self.fixed32Values) { writer, value in writer.value(value) }
         }
         if !self.fixed64Values.isEmpty {
-            writer.key("fixed64Values")
+            writer.fieldKey("fixed64Values")
             writer.array(self.fixed64Values) { writer, value in writer.value(value) }
         }
         if !self.sfixed32Values.isEmpty {
-            writer.key("sfixed32Values")
+            writer.fieldKey("sfixed32Values")
             writer.array(self.sfixed32Values) { writer, value in writer.value(value) }
         }
         if !self.sfixed64Values.isEmpty {
-            writer.key("sfixed64Values")
+            writer.fieldKey("sfixed64Values")
             writer.array(self.sfixed64Values) { writer, value in writer.value(value) }
         }
         if !self.boolValues.isEmpty {
-            writer.key("boolValues")
+            writer.fieldKey("boolValues")
             writer.array(self.boolValues) { writer, value in writer.value(value) }
         }
         if !self.stringValues.isEmpty {
-            writer.key("stringValues")
+            writer.fieldKey("stringValues")
             writer.array(self.stringValues) { writer, value in writer.value(value) }
         }
         if !self.bytesValues.isEmpty {
-            writer.key("bytesValues")
+            writer.fieldKey("bytesValues")
             writer.array(self.bytesValues) { writer, value in writer.value(bytes: value) }
         }
         if !self.enumValues.isEmpty {
-            writer.key("enumValues")
+            writer.fieldKey("enumValues")
             writer.array(self.enumValues) { writer, value in writer.enumValue(value) }
         }
         if !self.messageValues.isEmpty {
-            writer.key("messageValues")
+            writer.fieldKey("messageValues")
             writer.array(self.messageValues) { writer, value in writer.message(value) }
         }
         if !self.unpackedInt32Values.isEmpty {
-            writer.key("unpackedInt32Values")
+            writer.fieldKey("unpackedInt32Values")
             writer.array(self.unpackedInt32Values) { writer, value in writer.value(value) }
         }
         if !self.importedEnumValues.isEmpty {
-            writer.key("importedEnumValues")
+            writer.fieldKey("importedEnumValues")
             writer.array(self.importedEnumValues) { writer, value in writer.enumValue(value) }
         }
         writer.endObject()
@@ -609,11 +609,11 @@ public struct Nesting: ProtoMessage {
             public func encodeJSON(to writer: inout JSONWriter) {
                 writer.beginObject()
                 if !self.text.isEmpty {
-                    writer.key("text")
+                    writer.fieldKey("text")
                     writer.value(self.text)
                 }
                 if self.level2Enum.rawValue != 0 {
-                    writer.key("level2Enum")
+                    writer.fieldKey("level2Enum")
                     writer.enumValue(self.level2Enum)
                 }
                 writer.endObject()
@@ -712,15 +712,15 @@ public struct Nesting: ProtoMessage {
         public func encodeJSON(to writer: inout JSONWriter) {
             writer.beginObject()
             if let value = self.level2 {
-                writer.key("level2")
+                writer.fieldKey("level2")
                 writer.message(value)
             }
             if !self.level2List.isEmpty {
-                writer.key("level2List")
+                writer.fieldKey("level2List")
                 writer.array(self.level2List) { writer, value in writer.message(value) }
             }
             if self.level1Enum.rawValue != 0 {
-                writer.key("level1Enum")
+                writer.fieldKey("level1Enum")
                 writer.enumValue(self.level1Enum)
             }
             writer.endObject()
@@ -778,15 +778,15 @@ public struct Nesting: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.level1 {
-            writer.key("level1")
+            writer.fieldKey("level1")
             writer.message(value)
         }
         if let value = self.directLevel2 {
-            writer.key("directLevel2")
+            writer.fieldKey("directLevel2")
             writer.message(value)
         }
         if self.directLevel2Enum.rawValue != 0 {
-            writer.key("directLevel2Enum")
+            writer.fieldKey("directLevel2Enum")
             writer.enumValue(self.directLevel2Enum)
         }
         writer.endObject()
@@ -1004,71 +1004,71 @@ public struct OneofValues: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.before.isEmpty {
-            writer.key("before")
+            writer.fieldKey("before")
             writer.value(self.before)
         }
         if self.between != 0 {
-            writer.key("between")
+            writer.fieldKey("between")
             writer.value(self.between)
         }
         switch self.choice {
             case .choiceInt32(let value)?:
-                writer.key("choiceInt32")
+                writer.fieldKey("choiceInt32")
                 writer.value(value)
             case .choiceInt64(let value)?:
-                writer.key("choiceInt64")
+                writer.fieldKey("choiceInt64")
                 writer.value(value)
             case .choiceUint64(let value)?:
-                writer.key("choiceUint64")
+                writer.fieldKey("choiceUint64")
                 writer.value(value)
             case .choiceDouble(let value)?:
-                writer.key("choiceDouble")
+                writer.fieldKey("choiceDouble")
                 writer.value(value)
             case .choiceBool(let value)?:
-                writer.key("choiceBool")
+                writer.fieldKey("choiceBool")
                 writer.value(value)
             case .choiceString(let value)?:
-                writer.key("choiceString")
+                writer.fieldKey("choiceString")
                 writer.value(value)
             case .choiceBytes(let value)?:
-                writer.key("choiceBytes")
+                writer.fieldKey("choiceBytes")
                 writer.value(bytes: value)
             case .choiceEnum(let value)?:
-                writer.key("choiceEnum")
+                writer.fieldKey("choiceEnum")
                 writer.enumValue(value)
             case .choiceMessage(let value)?:
-                writer.key("choiceMessage")
+                writer.fieldKey("choiceMessage")
                 writer.message(value)
             case .choiceNested(let value)?:
-                writer.key("choiceNested")
+                writer.fieldKey("choiceNested")
                 writer.message(value)
             case .choiceImported(let value)?:
-                writer.key("choiceImported")
+                writer.fieldKey("choiceImported")
                 writer.message(value)
             case .choiceThing(let value)?:
-                writer.key("choiceThing")
+                writer.fieldKey("choiceThing")
                 writer.message(value)
             case .choiceEmpty(let value)?:
-                writer.key("choiceEmpty")
+                writer.fieldKey("choiceEmpty")
                 writer.message(value)
             case nil:
                 break
         }
         switch self.otherChoice {
             case .otherSint32(let value)?:
-                writer.key("otherSint32")
+                writer.fieldKey("otherSint32")
                 writer.value(value)
             case .otherFixed64(let value)?:
-                writer.key("otherFixed64")
+                writer.fieldKey("otherFixed64")
                 writer.value(value)
             case .otherFloat(let value)?:
-                writer.key("otherFloat")
+                writer.fieldKey("otherFloat")
                 writer.value(value)
             case .otherSfixed32(let value)?:
-                writer.key("otherSfixed32")
+                writer.fieldKey("otherSfixed32")
                 writer.value(value)
             case .otherImportedEnum(let value)?:
-                writer.key("otherImportedEnum")
+                writer.fieldKey("otherImportedEnum")
                 writer.enumValue(value)
             case nil:
                 break
@@ -1524,99 +1524,99 @@ public struct MapValues: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.stringToInt32.isEmpty {
-            writer.key("stringToInt32")
+            writer.fieldKey("stringToInt32")
             writer.map(self.stringToInt32) { writer, value in writer.value(value) }
         }
         if !self.stringToInt64.isEmpty {
-            writer.key("stringToInt64")
+            writer.fieldKey("stringToInt64")
             writer.map(self.stringToInt64) { writer, value in writer.value(value) }
         }
         if !self.stringToUint64.isEmpty {
-            writer.key("stringToUint64")
+            writer.fieldKey("stringToUint64")
             writer.map(self.stringToUint64) { writer, value in writer.value(value) }
         }
         if !self.stringToDouble.isEmpty {
-            writer.key("stringToDouble")
+            writer.fieldKey("stringToDouble")
             writer.map(self.stringToDouble) { writer, value in writer.value(value) }
         }
         if !self.stringToBool.isEmpty {
-            writer.key("stringToBool")
+            writer.fieldKey("stringToBool")
             writer.map(self.stringToBool) { writer, value in writer.value(value) }
         }
         if !self.stringToString.isEmpty {
-            writer.key("stringToString")
+            writer.fieldKey("stringToString")
             writer.map(self.stringToString) { writer, value in writer.value(value) }
         }
         if !self.stringToBytes.isEmpty {
-            writer.key("stringToBytes")
+            writer.fieldKey("stringToBytes")
             writer.map(self.stringToBytes) { writer, value in writer.value(bytes: value) }
         }
         if !self.stringToEnum.isEmpty {
-            writer.key("stringToEnum")
+            writer.fieldKey("stringToEnum")
             writer.map(self.stringToEnum) { writer, value in writer.enumValue(value) }
         }
         if !self.stringToMessage.isEmpty {
-            writer.key("stringToMessage")
+            writer.fieldKey("stringToMessage")
             writer.map(self.stringToMessage) { writer, value in writer.message(value) }
         }
         if !self.stringToImported.isEmpty {
-            writer.key("stringToImported")
+            writer.fieldKey("stringToImported")
             writer.map(self.stringToImported) { writer, value in writer.message(value) }
         }
         if !self.stringToImportedEnum.isEmpty {
-            writer.key("stringToImportedEnum")
+            writer.fieldKey("stringToImportedEnum")
             writer.map(self.stringToImportedEnum) { writer, value in writer.enumValue(value) }
         }
         if !self.int32ToString.isEmpty {
-            writer.key("int32ToString")
+            writer.fieldKey("int32ToString")
             writer.map(self.int32ToString) { writer, value in writer.value(value) }
         }
         if !self.int64ToString.isEmpty {
-            writer.key("int64ToString")
+            writer.fieldKey("int64ToString")
             writer.map(self.int64ToString) { writer, value in writer.value(value) }
         }
         if !self.uint32ToUint32.isEmpty {
-            writer.key("uint32ToUint32")
+            writer.fieldKey("uint32ToUint32")
             writer.map(self.uint32ToUint32) { writer, value in writer.value(value) }
         }
         if !self.uint64ToString.isEmpty {
-            writer.key("uint64ToString")
+            writer.fieldKey("uint64ToString")
             writer.map(self.uint64ToString) { writer, value in writer.value(value) }
         }
         if !self.sint32ToFloat.isEmpty {
-            writer.key("sint32ToFloat")
+            writer.fieldKey("sint32ToFloat")
             writer.map(self.sint32ToFloat) { writer, value in writer.value(value) }
         }
         if !self.sint64ToSint64.isEmpty {
-            writer.key("sint64ToSint64")
+            writer.fieldKey("sint64ToSint64")
             writer.map(self.sint64ToSint64) { writer, value in writer.value(value) }
         }
         if !self.fixed32ToFixed32.isEmpty {
-            writer.key("fixed32ToFixed32")
+            writer.fieldKey("fixed32ToFixed32")
             writer.map(self.fixed32ToFixed32) { writer, value in writer.value(value) }
         }
         if !self.fixed64ToBytes.isEmpty {
-            writer.key("fixed64ToBytes")
+            writer.fieldKey("fixed64ToBytes")
             writer.map(self.fixed64ToBytes) { writer, value in writer.value(bytes: value) }
         }
         if !self.sfixed32ToSfixed32.isEmpty {
-            writer.key("sfixed32ToSfixed32")
+            writer.fieldKey("sfixed32ToSfixed32")
             writer.map(self.sfixed32ToSfixed32) { writer, value in writer.value(value) }
         }
         if !self.sfixed64ToMessage.isEmpty {
-            writer.key("sfixed64ToMessage")
+            writer.fieldKey("sfixed64ToMessage")
             writer.map(self.sfixed64ToMessage) { writer, value in writer.message(value) }
         }
         if !self.boolToString.isEmpty {
-            writer.key("boolToString")
+            writer.fieldKey("boolToString")
             writer.map(self.boolToString) { writer, value in writer.value(value) }
         }
         if !self.boolToEnum.isEmpty {
-            writer.key("boolToEnum")
+            writer.fieldKey("boolToEnum")
             writer.map(self.boolToEnum) { writer, value in writer.enumValue(value) }
         }
         if !self.int32ToNested.isEmpty {
-            writer.key("int32ToNested")
+            writer.fieldKey("int32ToNested")
             writer.map(self.int32ToNested) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -1631,67 +1631,67 @@ public struct MapValues: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToInt32")
                     self.stringToInt32 = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeInt32(at: path) })
                 case "stringToInt64", "string_to_int64":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToInt64")
                     self.stringToInt64 = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeInt64(at: path) })
                 case "stringToUint64", "string_to_uint64":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToUint64")
                     self.stringToUint64 = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeUInt64(at: path) })
                 case "stringToDouble", "string_to_double":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToDouble")
                     self.stringToDouble = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeDouble(at: path) })
                 case "stringToBool", "string_to_bool":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToBool")
                     self.stringToBool = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeBool(at: path) })
                 case "stringToString", "string_to_string":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToString")
                     self.stringToString = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeString(at: path) })
                 case "stringToBytes", "string_to_bytes":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToBytes")
                     self.stringToBytes = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try value.decodeBytes(at: path) })
                 case "stringToEnum", "string_to_enum":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToEnum")
                     self.stringToEnum = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try JSONRead.enumValue(value, at: path, as: SignedEnum.self) })
                 case "stringToMessage", "string_to_message":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToMessage")
                     self.stringToMessage = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try ScalarValues(json: value, at: path) })
                 case "stringToImported", "string_to_imported":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToImported")
                     self.stringToImported = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try ImportedMessage(json: value, at: path) })
                 case "stringToImportedEnum", "string_to_imported_enum":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "stringToImportedEnum")
                     self.stringToImportedEnum = try JSONRead.map(value, at: fieldPath,
-                        key: { key, path in key },
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
                         value: { value, path in try JSONRead.enumValue(value, at: path, as: ImportedEnum.self) })
                 case "int32ToString", "int32_to_string":
                     if value.isNull { continue }
@@ -1917,115 +1917,115 @@ public struct NameMangling: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.snakeCaseName.isEmpty {
-            writer.key("snakeCaseName")
+            writer.fieldKey("snakeCaseName")
             writer.value(self.snakeCaseName)
         }
         if !self.name2.isEmpty {
-            writer.key("name2")
+            writer.fieldKey("name2")
             writer.value(self.name2)
         }
         if !self.xYZ.isEmpty {
-            writer.key("xYZ")
+            writer.fieldKey("xYZ")
             writer.value(self.xYZ)
         }
         if !self.ipv4Address.isEmpty {
-            writer.key("ipv4Address")
+            writer.fieldKey("ipv4Address")
             writer.value(self.ipv4Address)
         }
         if !self.httpUrlValue.isEmpty {
-            writer.key("httpUrlValue")
+            writer.fieldKey("httpUrlValue")
             writer.value(self.httpUrlValue)
         }
         if !self.`default`.isEmpty {
-            writer.key("default")
+            writer.fieldKey("default")
             writer.value(self.`default`)
         }
         if !self.type.isEmpty {
-            writer.key("type")
+            writer.fieldKey("type")
             writer.value(self.type)
         }
         if !self.`protocol`.isEmpty {
-            writer.key("protocol")
+            writer.fieldKey("protocol")
             writer.value(self.`protocol`)
         }
         if !self.`class`.isEmpty {
-            writer.key("class")
+            writer.fieldKey("class")
             writer.value(self.`class`)
         }
         if !self.`self`.isEmpty {
-            writer.key("self")
+            writer.fieldKey("self")
             writer.value(self.`self`)
         }
         if self.`func` != 0 {
-            writer.key("func")
+            writer.fieldKey("func")
             writer.value(self.`func`)
         }
         if self.`init` != 0 {
-            writer.key("init")
+            writer.fieldKey("init")
             writer.value(self.`init`)
         }
         if self.`var` != 0 {
-            writer.key("var")
+            writer.fieldKey("var")
             writer.value(self.`var`)
         }
         if self.`let` != 0 {
-            writer.key("let")
+            writer.fieldKey("let")
             writer.value(self.`let`)
         }
         if self.`in` != 0 {
-            writer.key("in")
+            writer.fieldKey("in")
             writer.value(self.`in`)
         }
         if self.`is` {
-            writer.key("is")
+            writer.fieldKey("is")
             writer.value(self.`is`)
         }
         if self.`return` != 0 {
-            writer.key("return")
+            writer.fieldKey("return")
             writer.value(self.`return`)
         }
         if self.`struct` != 0 {
-            writer.key("struct")
+            writer.fieldKey("struct")
             writer.value(self.`struct`)
         }
         if self.`enum`.rawValue != 0 {
-            writer.key("enum")
+            writer.fieldKey("enum")
             writer.enumValue(self.`enum`)
         }
         if self.`extension` != 0 {
-            writer.key("extension")
+            writer.fieldKey("extension")
             writer.value(self.`extension`)
         }
         if self.`where` != 0 {
-            writer.key("where")
+            writer.fieldKey("where")
             writer.value(self.`where`)
         }
         if self.`static` != 0 {
-            writer.key("static")
+            writer.fieldKey("static")
             writer.value(self.`static`)
         }
         if self.int != 0 {
-            writer.key("int")
+            writer.fieldKey("int")
             writer.value(self.int)
         }
         if !self.`import`.isEmpty {
-            writer.key("import")
+            writer.fieldKey("import")
             writer.value(self.`import`)
         }
         if self.`internal` {
-            writer.key("internal")
+            writer.fieldKey("internal")
             writer.value(self.`internal`)
         }
         if self.`throws` {
-            writer.key("throws")
+            writer.fieldKey("throws")
             writer.value(self.`throws`)
         }
         if !self.description.isEmpty {
-            writer.key("description")
+            writer.fieldKey("description")
             writer.value(self.description)
         }
         if self.hashValue != 0 {
-            writer.key("hashValue")
+            writer.fieldKey("hashValue")
             writer.value(self.hashValue)
         }
         writer.endObject()
@@ -2295,79 +2295,79 @@ public struct Everything: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.scalars {
-            writer.key("scalars")
+            writer.fieldKey("scalars")
             writer.message(value)
         }
         if let value = self.repeatedScalars {
-            writer.key("repeatedScalars")
+            writer.fieldKey("repeatedScalars")
             writer.message(value)
         }
         if let value = self.nesting {
-            writer.key("nesting")
+            writer.fieldKey("nesting")
             writer.message(value)
         }
         if let value = self.oneofs {
-            writer.key("oneofs")
+            writer.fieldKey("oneofs")
             writer.message(value)
         }
         if let value = self.maps {
-            writer.key("maps")
+            writer.fieldKey("maps")
             writer.message(value)
         }
         if let value = self.names {
-            writer.key("names")
+            writer.fieldKey("names")
             writer.message(value)
         }
         if let value = self.empty {
-            writer.key("empty")
+            writer.fieldKey("empty")
             writer.message(value)
         }
         if let value = self.imported {
-            writer.key("imported")
+            writer.fieldKey("imported")
             writer.message(value)
         }
         if !self.importedList.isEmpty {
-            writer.key("importedList")
+            writer.fieldKey("importedList")
             writer.array(self.importedList) { writer, value in writer.message(value) }
         }
         if self.importedEnum.rawValue != 0 {
-            writer.key("importedEnum")
+            writer.fieldKey("importedEnum")
             writer.enumValue(self.importedEnum)
         }
         if let value = self.thing {
-            writer.key("thing")
+            writer.fieldKey("thing")
             writer.message(value)
         }
         if let value = self.thingInner {
-            writer.key("thingInner")
+            writer.fieldKey("thingInner")
             writer.message(value)
         }
         if self.thingKind.rawValue != 0 {
-            writer.key("thingKind")
+            writer.fieldKey("thingKind")
             writer.enumValue(self.thingKind)
         }
         if self.thingInnerState.rawValue != 0 {
-            writer.key("thingInnerState")
+            writer.fieldKey("thingInnerState")
             writer.enumValue(self.thingInnerState)
         }
         if self.signedEnum.rawValue != 0 {
-            writer.key("signedEnum")
+            writer.fieldKey("signedEnum")
             writer.enumValue(self.signedEnum)
         }
         if self.keywordEnum.rawValue != 0 {
-            writer.key("keywordEnum")
+            writer.fieldKey("keywordEnum")
             writer.enumValue(self.keywordEnum)
         }
         if !self.deprecatedText.isEmpty {
-            writer.key("deprecatedText")
+            writer.fieldKey("deprecatedText")
             writer.value(self.deprecatedText)
         }
         if self.fieldOneThousand != 0 {
-            writer.key("fieldOneThousand")
+            writer.fieldKey("fieldOneThousand")
             writer.value(self.fieldOneThousand)
         }
         if self.fieldMaxNumber != 0 {
-            writer.key("fieldMaxNumber")
+            writer.fieldKey("fieldMaxNumber")
             writer.value(self.fieldMaxNumber)
         }
         writer.endObject()
@@ -2498,15 +2498,15 @@ public struct EchoRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         if !self.message.isEmpty {
-            writer.key("message")
+            writer.fieldKey("message")
             writer.value(self.message)
         }
         if let value = self.everything {
-            writer.key("everything")
+            writer.fieldKey("everything")
             writer.message(value)
         }
         writer.endObject()
@@ -2577,19 +2577,19 @@ public struct EchoResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         if !self.message.isEmpty {
-            writer.key("message")
+            writer.fieldKey("message")
             writer.value(self.message)
         }
         if let value = self.everything {
-            writer.key("everything")
+            writer.fieldKey("everything")
             writer.message(value)
         }
         if self.itemNumber != 0 {
-            writer.key("itemNumber")
+            writer.fieldKey("itemNumber")
             writer.value(self.itemNumber)
         }
         writer.endObject()
@@ -2670,23 +2670,23 @@ public struct GetEchoRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         if self.itemNumber != 0 {
-            writer.key("itemNumber")
+            writer.fieldKey("itemNumber")
             writer.value(self.itemNumber)
         }
         if self.verbose {
-            writer.key("verbose")
+            writer.fieldKey("verbose")
             writer.value(self.verbose)
         }
         if !self.tags.isEmpty {
-            writer.key("tags")
+            writer.fieldKey("tags")
             writer.array(self.tags) { writer, value in writer.value(value) }
         }
         if self.mode.rawValue != 0 {
-            writer.key("mode")
+            writer.fieldKey("mode")
             writer.enumValue(self.mode)
         }
         writer.endObject()
@@ -2757,11 +2757,11 @@ public struct UpdateEchoRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         if let value = self.payload {
-            writer.key("payload")
+            writer.fieldKey("payload")
             writer.message(value)
         }
         writer.endObject()
@@ -2820,11 +2820,11 @@ public struct EchoPayload: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.message.isEmpty {
-            writer.key("message")
+            writer.fieldKey("message")
             writer.value(self.message)
         }
         if self.itemNumber != 0 {
-            writer.key("itemNumber")
+            writer.fieldKey("itemNumber")
             writer.value(self.itemNumber)
         }
         writer.endObject()
@@ -2879,7 +2879,7 @@ public struct DeleteEchoRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.id.isEmpty {
-            writer.key("id")
+            writer.fieldKey("id")
             writer.value(self.id)
         }
         writer.endObject()

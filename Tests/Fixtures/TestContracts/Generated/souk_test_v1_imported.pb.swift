@@ -43,15 +43,15 @@ public struct ImportedMessage: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.label.isEmpty {
-            writer.key("label")
+            writer.fieldKey("label")
             writer.value(self.label)
         }
         if self.count != 0 {
-            writer.key("count")
+            writer.fieldKey("count")
             writer.value(self.count)
         }
         if self.kind.rawValue != 0 {
-            writer.key("kind")
+            writer.fieldKey("kind")
             writer.enumValue(self.kind)
         }
         writer.endObject()

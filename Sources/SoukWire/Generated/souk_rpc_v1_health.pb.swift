@@ -36,7 +36,7 @@ public struct HealthCheckRequest: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if !self.service.isEmpty {
-            writer.key("service")
+            writer.fieldKey("service")
             writer.value(self.service)
         }
         writer.endObject()
@@ -87,7 +87,7 @@ public struct HealthCheckResponse: ProtoMessage {
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if self.status.rawValue != 0 {
-            writer.key("status")
+            writer.fieldKey("status")
             writer.enumValue(self.status)
         }
         writer.endObject()

@@ -1,0 +1,97 @@
+import SoukRPCCore
+import Testing
+
+@Suite("Call metadata")
+struct MetadataTests {
+    @Test("keys are lower-cased when added, and looked up case-insensitively")
+    func keysAreLowerCased() {
+        var metadata = Metadata(["X-Request-ID": "r1"])
+        metadata.append("TraceParent", "t1")
+        metadata.append("Trace-BIN", binary: [1])
+        metadata.append("X-Mode", .text("m"))
+        #expect(metadata.entries.map(\.key) == ["x-request-id", "traceparent", "trace-bin", "x-mode"])
+        #expect(metadata["x-request-id"] == "r1")
+        #expect(metadata["X-REQUEST-ID"] == "r1")
+        #expect(metadata.values(for: "TRACE-bin") == [.binary([1])])
+    }
+
+    @Test("a new Metadata is empty")
+    func empty() {
+        let metadata = Metadata()
+        #expect(metadata.isEmpty)
+        #expect(metadata.count == 0)
+        #expect(metadata["anything"] == nil)
+        #expect(metadata.values(for: "anything").isEmpty)
+    }
+
+    @Test("binary values keep every byte, and are not returned as text")
+    func binaryValues() {
+        var metadata = Metadata()
+        let bytes: [UInt8] = [0, 0xFF, 0x0A, 0x0D, 0x3A]
+        metadata.append("details-bin", binary: bytes)
+        #expect(metadata.values(for: "details-bin") == [.binary(bytes)])
+        #expect(metadata["details-bin"] == nil)
+    }
+
+    @Test("the subscript gives the first text value of a key")
+    func firstTextValue() {
+        var metadata = Metadata()
+        metadata.append("k", binary: [1])
+        metadata.append("k", "first")
+        metadata.append("k", "second")
+        #expect(metadata["k"] == "first")
+    }
+
+    @Test("values(for:) gives every value of a key in the order added, and only that key's")
+    func valuesInOrder() {
+        var metadata = Metadata(["a": "1", "b": "x", "A": "2"])
+        metadata.append("a", binary: [3])
+        #expect(metadata.values(for: "a") == [.text("1"), .text("2"), .binary([3])])
+        #expect(metadata.values(for: "b") == [.text("x")])
+        #expect(metadata.count == 4)
+    }
+
+    @Test("replace drops every value of the key and leaves one text value")
+    func replace() {
+        var metadata = Metadata(["k": "1", "other": "o", "K": "2"])
+        metadata.append("k", binary: [9])
+        metadata.replace("K", "3")
+        #expect(metadata.values(for: "k") == [.text("3")])
+        #expect(metadata["other"] == "o")
+        #expect(metadata.count == 2)
+    }
+
+    @Test("replace adds a key that was not there")
+    func replaceAdds() {
+        var metadata = Metadata()
+        metadata.replace("New-Key", "v")
+        #expect(metadata.entries.map(\.key) == ["new-key"])
+        #expect(metadata["new-key"] == "v")
+    }
+
+    @Test("iteration yields the entries in order")
+    func iteration() {
+        var metadata = Metadata(["a": "1", "b": "2"])
+        metadata.append("c-bin", binary: [3])
+        let keys = metadata.map(\.key)
+        let values = metadata.map(\.value)
+        #expect(keys == ["a", "b", "c-bin"])
+        #expect(values == [.text("1"), .text("2"), .binary([3])])
+    }
+
+    @Test("metadata are equal when their entries are, in the same order")
+    func equality() {
+        #expect(Metadata(["a": "1", "b": "2"]) == Metadata(["A": "1", "B": "2"]))
+        #expect(Metadata() == Metadata())
+        #expect(Metadata(["a": "1", "b": "2"]) != Metadata(["b": "2", "a": "1"]))
+        #expect(Metadata(["a": "1"]) != Metadata(["a": "2"]))
+        #expect(Metadata(["a": "1"]) != Metadata(["a": "1", "a": "1"]))
+        #expect(Metadata(["a": "1"]) != Metadata())
+
+        var text = Metadata()
+        text.append("k-bin", "AQI=")
+        var binary = Metadata()
+        binary.append("k-bin", binary: [1, 2])
+        #expect(text != binary)
+    }
+}
