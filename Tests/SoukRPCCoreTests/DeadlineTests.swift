@@ -177,7 +177,9 @@ struct DeadlineTests {
         }
         #expect(error.code == .deadlineExceeded)
         #expect(ContinuousClock.now - start < .seconds(2))
-        #expect(inner.sawCancellation)
+        // On a loaded machine the deadline may pass before the nested call starts, and then
+        // its handler never runs; a nested handler that did start must have been cancelled.
+        #expect(inner.calls.isEmpty || inner.sawCancellation)
     }
 
     @Test("a nested call carries traceparent, tracestate and x-request-id on, but no other metadata")
