@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SoukProtobuf
+import SoukRPCCore
+
+/// Who a token speaks for: a user (access tokens issued by the users service) or a
+/// Souk service calling another one's internal rpcs (service credentials).
+public enum TokenKind: String, Sendable {
+    case user
+    case service
+}
+
+/// The claims of a verified token.
+public struct TokenClaims: Sendable, Equatable {
+    /// `iss`: who issued it, e.g. `souk-users`.
+    public var issuer: String
+    /// `sub`: the user id, or the calling service's name for a service credential.
+    public var subject: String
+    /// `typ`: user or service.
+    public var kind: TokenKind
+    /// `iat`, Unix seconds.
+    public var issuedAt: Int64
+    /// `exp`, Unix seconds; the token is refused from then on.
+    public var expiresAt: Int64
+    /// `kid` of the header: which key signed it.
+    public var keyID: String
+}
+
+/// Issues signed JWTs (EdDSA over Ed25519, through libsodium) with issuer, subject,
+/// issued-at, expiry and key id.
+public struct TokenIssuer: Sendable {
+    public let key: SigningKey
+    public let issuer: String
+    public let lifetime: Duration
+
+    /// Tokens expire after `lifetime` (15 minutes by default).
+    public init(key: SigningKey, issuer: String, lifetime: Duration = .seconds(15 * 60)) {
+        self.key = key
+        self.issuer = issuer
+        self.lifetime = lifetime
+    }
+
+    /// A token for `subject`, valid from `now` for the issuer's lifetime.
+    public func issue(subject: String, kind: TokenKind = .user, now: UnixTime = .now) -> (token: String, claims: TokenClaims) {
+        let claims = TokenClaims(issuer: issuer, subject: subject, kind: kind, issuedAt: now.seconds,
+                                 expiresAt: now.seconds + lifetime.components.seconds, keyID: key.id)
+        var header = JSONWriter()
+        header.beginObject()
+        header.fieldKey("alg"); header.value("EdDSA")
+        header.fieldKey("typ"); header.value("JWT")
+        header.fieldKey("kid"); header.value(key.id)
+        header.endObject()
+        var payload = JSONWriter()
+        payload.beginObject()
+        payload.fieldKey("iss"); payload.value(claims.issuer)
+        payload.fieldKey("sub"); payload.value(claims.subject)
+        payload.fieldKey("typ"); payload.value(claims.kind.rawValue)
+        payload.fieldKey("iat"); payload.raw(String(claims.issuedAt))  // JWT times are JSON numbers
+        payload.fieldKey("exp"); payload.raw(String(claims.expiresAt))
+        payload.endObject()
+        let signingInput = Sodium.base64URL(header.bytes) + "." + Sodium.base64URL(payload.bytes)
+        let signature = key.sign(Array(signingInput.utf8))
+        return (signingInput + "." + Sodium.base64URL(signature), claims)
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of JWT times.
+public struct UnixTime: Sendable, Comparable {
+    public var seconds: Int64
+
+    public init(seconds: Int64) { self.seconds = seconds }
+
+    public static var now: UnixTime {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UnixTime(seconds: Int64(spec.tv_sec))
+    }
+
+    public static func < (lhs: UnixTime, rhs: UnixTime) -> Bool { lhs.seconds < rhs.seconds }
+}
+
+/// Verifies tokens locally, without a call to the users service: every service holds
+/// the public keys of the issuers it trusts.
+public struct TokenVerifier: Sendable {
+    public let issuer: String
+    private let keys: [String: VerificationKey]
+    public let leeway: Int64
+
+    /// Longer tokens are refused before any parsing.
+    public static let maxTokenLength = 4096
+
+    /// Trusts tokens from `issuer` signed by any of `keys`; `leewaySeconds` absorbs clock skew.
+    public init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30) {
+        self.issuer = issuer
+        self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.leeway = leewaySeconds
+    }
+
+    /// The claims of `token` if it is well-formed, signed with EdDSA by a known key,
+    /// from the expected issuer, of the expected kind, and not expired.
+    public func verify(_ token: String, kind: TokenKind, now: UnixTime = .now) throws(AuthError) -> TokenClaims {
+        let label = kind == .user ? "access token" : "service credential"
+        guard token.utf8.count <= Self.maxTokenLength else {
+            throw .invalidToken("the \(label) is too long")
+        }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              let headerBytes = Sodium.fromBase64URL(parts[0]),
+              let payloadBytes = Sodium.fromBase64URL(parts[1]),
+              let signature = Sodium.fromBase64URL(parts[2]) else {
+            throw .invalidToken("the \(label) is not a well-formed JWT")
+        }
+        guard case .object(let header)? = try? JSONParser.parse(headerBytes, maxDepth: 4),
+              case .object(let payload)? = try? JSONParser.parse(payloadBytes, maxDepth: 4) else {
+            throw .invalidToken("the \(label) is not a well-formed JWT")
+        }
+        // Only EdDSA: `none`, HMAC and everything else are refused before looking at the signature.
+        guard header.string("alg") == "EdDSA" else {
+            throw .invalidToken("the \(label) is not signed with an accepted algorithm")
+        }
+        guard let keyID = header.string("kid"), let key = keys[keyID] else {
+            throw .invalidToken("the \(label) is signed with an unknown key")
+        }
+        let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        guard key.verify(signature, of: signingInput) else {
+            throw .invalidToken("the \(label)'s signature is not valid")
+        }
+        guard payload.string("iss") == issuer else {
+            throw .invalidToken("the \(label) was not issued by \(issuer)")
+        }
+        guard let subject = payload.string("sub"), !subject.isEmpty,
+              let expiresAt = payload.integer("exp"), let issuedAt = payload.integer("iat"),
+              let kindName = payload.string("typ"), let tokenKind = TokenKind(rawValue: kindName) else {
+            throw .invalidToken("the \(label) lacks a required claim")
+        }
+        guard tokenKind == kind else {
+            throw AuthError(kind: .wrongTokenKind, message: kind == .service
+                ? "this method accepts only a service credential, not a user's token"
+                : "this method accepts only a user's access token, not a service credential")
+        }
+        guard now.seconds < expiresAt + leeway else {
+            throw AuthError(kind: .expiredToken, message: "the \(label) has expired; obtain a new one")
+        }
+        guard issuedAt <= now.seconds + leeway else {
+            throw .invalidToken("the \(label) is not valid yet")
+        }
+        return TokenClaims(issuer: issuer, subject: subject, kind: tokenKind, issuedAt: issuedAt,
+                           expiresAt: expiresAt, keyID: keyID)
+    }
+
+    /// Verifies the `authorization: Bearer <token>` metadata of a call.
+    public func verify(metadata: Metadata, kind: TokenKind, now: UnixTime = .now) throws(AuthError) -> TokenClaims {
+        guard let header = metadata["authorization"] else {
+            throw .invalidToken(kind == .user
+                ? "this method needs an access token: send `authorization: Bearer <token>`"
+                : "this method needs a service credential: send `authorization: Bearer <token>`")
+        }
+        let prefix = "Bearer "
+        guard header.count > prefix.count, header.lowercased().hasPrefix("bearer ") else {
+            throw .invalidToken("the authorization metadata must be `Bearer <token>`")
+        }
+        return try verify(String(header.dropFirst(prefix.count)), kind: kind, now: now)
+    }
+}
+
+extension JSONObject {
+    func string(_ key: String) -> String? {
+        for member in members where member.key == key {
+            if case .string(let text) = member.value { return text }
+        }
+        return nil
+    }
+
+    func integer(_ key: String) -> Int64? {
+        for member in members where member.key == key {
+            if case .number(let literal) = member.value { return Int64(literal) }
+        }
+        return nil
+    }
+}
