@@ -6,6 +6,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "protoc-gen-souk", targets: ["protoc-gen-souk"]),
+        // For Benchmarks (codec-bench), a package of its own that depends on this one by path.
+        .library(name: "SoukContracts", targets: ["SoukContracts", "SoukProtobuf"]),
+        // For Benchmarks/PostgresBench, which depends on this package by path.
+        .library(name: "SoukPostgres", targets: ["SoukPostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // System libraries.
@@ -30,6 +38,18 @@ let package = Package(
         .target(name: "SoukAuth", dependencies: ["CSodium", "SoukProtobuf", "SoukRPCCore"]),
         // The service contracts: messages, stubs, handler protocols, routes, OpenAPI (generated).
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
+        // The users service: registration, authentication, profiles.
+        .target(name: "SoukUsers", dependencies: [
+            "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf",
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Migrations")]),
+
+        // PostgreSQL through libpq: typed parameterised queries, a pool, transactions, migrations.
+        .target(name: "SoukPostgres", dependencies: [
+            "CLibPQ", "SoukRPCCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
 
         // The protoc plugin that writes the Swift side of every contract.
         .executableTarget(name: "protoc-gen-souk", dependencies: ["ProtobufDescriptorC", "CProtobufC"],
@@ -47,6 +67,12 @@ let package = Package(
         .testTarget(name: "SoukProtobufTests",
                     dependencies: ["SoukProtobuf", "TestContracts", "SoukContracts", "SoukWire"]),
         .testTarget(name: "SoukAuthTests", dependencies: ["SoukAuth", "SoukRPCCore"]),
+        .testTarget(name: "SoukUsersTests", dependencies: [
+            "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukAuth", "SoukPostgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SoukPostgresTests", dependencies: ["SoukPostgres", "SoukRPCCore"],
+                    resources: [.copy("Migrations")]),
         .testTarget(name: "SoukRPCCoreTests", dependencies: ["SoukRPCCore", "SoukProtobuf", "TestContracts", "SoukContracts"]),
     ]
 )

@@ -43,8 +43,11 @@ public struct ProtoArena: ~Copyable {
     }
 
     /// Runs `body` with an arena whose first `stackBytes` live on the stack.
+    /// Above 1024 bytes withUnsafeTemporaryAllocation takes the heap on Linux
+    /// (swift_stdlib_isStackAllocationSafe says no), so a bigger stack block
+    /// would only add a malloc.
     @inlinable
-    public static func with<R>(stackBytes: Int = 2048, _ body: (inout ProtoArena) throws -> R) rethrows -> R {
+    public static func with<R>(stackBytes: Int = 1024, _ body: (inout ProtoArena) throws -> R) rethrows -> R {
         try withUnsafeTemporaryAllocation(byteCount: stackBytes, alignment: 16) { buffer in
             var arena = ProtoArena(stackBlock: buffer)
             return try body(&arena)
@@ -64,7 +67,7 @@ public struct ProtoArena: ~Copyable {
     @usableFromInline
     mutating func grow(atLeast size: Int) {
         let previousSize = lastHeapBlock.map { $0.load(fromByteOffset: 8, as: Int.self) } ?? stackBlock.count
-        let blockSize = max(previousSize * 2, size + Self.blockHeader, 4096)
+        let blockSize = max(previousSize * 2, size + Self.blockHeader, 16384)
         guard let block = malloc(blockSize) else { fatalError("ProtoArena: out of memory allocating \(blockSize) bytes") }
         block.storeBytes(of: lastHeapBlock, as: UnsafeMutableRawPointer?.self)
         block.storeBytes(of: blockSize, toByteOffset: 8, as: Int.self)

@@ -34,9 +34,7 @@ extension ProtoMessage {
 
     /// Decodes the protobuf binary encoding from memory the caller owns.
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        // Unpacking allocates about as much as the input, plus the structs.
-        let stackBytes = bytes.count < 1024 ? 4096 : 512
-        self = try ProtoArena.with(stackBytes: stackBytes) { arena in
+        self = try ProtoArena.with { arena in
             try withUnsafeMutablePointer(to: &arena) { arenaPointer in
                 var allocator = ProtobufCAllocator(
                     alloc: { data, size in

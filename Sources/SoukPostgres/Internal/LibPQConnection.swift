@@ -1,0 +1,320 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One libpq connection (`PGconn`), used in blocking mode by exactly one worker thread.
+///
+/// Not Sendable on purpose: it never leaves its worker. Other threads reach the server
+/// through `cancelHandle` only.
+final class LibPQConnection {
+    private let handle: OpaquePointer
+    /// The connection's `PGcancel`, for cancel requests sent from other threads.
+    let cancelHandle: CancelHandle?
+    /// Set when something makes the session's state untrustworthy (a cancel request that
+    /// may still be in flight); the worker closes it instead of reusing it.
+    var discardAfterUse = false
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+        self.cancelHandle = PQgetCancel(handle).map(CancelHandle.init)
+        // Notices ("relation already exists, skipping") would go to stderr by default.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Opens a connection; blocks for at most libpq's `connect_timeout`.
+    static func connect(_ parameters: [(keyword: String, value: String)]) -> Result<LibPQConnection, PostgresError> {
+        let keywords = parameters.map { strdup($0.keyword) } + [nil]
+        let values = parameters.map { strdup($0.value) } + [nil]
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let handle = keywords.map { UnsafePointer($0) }.withUnsafeBufferPointer { keywordPointers in
+            values.map { UnsafePointer($0) }.withUnsafeBufferPointer { valuePointers in
+                PQconnectdbParams(keywordPointers.baseAddress, valuePointers.baseAddress, 0)
+            }
+        }
+        guard let handle else { return .failure(PostgresError(kind: .connectionFailed, message: "out of memory")) }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
+            PQfinish(handle)
+            return .failure(PostgresError(kind: .connectionFailed, message: message))
+        }
+        return .success(LibPQConnection(handle: handle))
+    }
+
+    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// True when the session is outside any transaction block.
+    var isIdleOutsideTransaction: Bool { PQtransactionStatus(handle) == PQTRANS_IDLE }
+
+    /// A check that costs one `poll`: an idle connection has nothing to read, so readable
+    /// means the server sent something unasked — usually a FATAL before closing, or EOF.
+    /// Such a connection is given up even when libpq still calls it OK: after a server
+    /// crash libpq reads the FATAL notice first and learns of the EOF only at the next
+    /// statement, which would then fail. (Nothing here LISTENs, so no notification is lost.)
+    func looksAlive() -> Bool {
+        guard isOK else { return false }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        guard descriptor.fd >= 0 else { return false }
+        return poll(&descriptor, 1, 0) == 0
+    }
+
+    /// A round trip to the server: `SELECT 1`.
+    func ping() -> Bool {
+        guard let result = PQexec(handle, "SELECT 1") else { return false }
+        defer { PQclear(result) }
+        return PQresultStatus(result) == PGRES_TUPLES_OK && isOK
+    }
+
+    /// Statements this session has prepared, by SQL text and parameter types.
+    private var preparedStatements: [StatementKey: String] = [:]
+    private var preparedCount = 0
+
+    private struct StatementKey: Hashable {
+        let sql: String
+        let types: [UInt32]
+    }
+
+    /// How many statements one session keeps prepared. SQL comes from string literals, so a
+    /// program has a bounded set of them; past this bound statements run unnamed.
+    static let preparedStatementLimit = 1000
+
+    /// Runs one parameterised statement (extended protocol), results in binary.
+    ///
+    /// Each distinct statement is prepared once per connection (`PQprepare`) and then only
+    /// executed (`PQexecPrepared`): the server skips parsing and, once it settles on a generic
+    /// plan, planning — most of the cost of a short query.
+    func execute(_ query: SQLQuery) -> Result<PostgresRows, PostgresError> {
+        let name: String?
+        switch statementName(for: query) {
+        case .failure(let error): return .failure(error)
+        case .success(let prepared): name = prepared
+        }
+        guard let name else { return consume(executeUnnamed(query)) }
+        let result = consume(executePrepared(name, query.bindings))
+        if case .failure(let error) = result, Self.isStaleStatement(error) {
+            forgetStatement(for: query)
+            // Outside a transaction block the failed attempt left nothing behind: prepare anew.
+            if isIdleOutsideTransaction { return execute(query) }
+        }
+        return result
+    }
+
+    /// The error of a prepared statement that is gone (DEALLOCATE, DISCARD) or stale (a table
+    /// changed under a `SELECT *`): the statement must be prepared again.
+    static func isStaleStatement(_ error: PostgresError) -> Bool {
+        error.sqlState == SQLState.invalidSQLStatementName
+            || (error.sqlState == SQLState.featureNotSupported && error.message.contains("cached plan"))
+    }
+
+    func forgetStatement(for query: SQLQuery) {
+        preparedStatements[StatementKey(sql: query.sql, types: query.bindings.types)] = nil
+    }
+
+    /// The name `query` is prepared under in this session, preparing it first if needed; nil
+    /// when the session holds as many statements as it may (the query then runs unnamed).
+    private func statementName(for query: SQLQuery) -> Result<String?, PostgresError> {
+        let key = StatementKey(sql: query.sql, types: query.bindings.types)
+        if let name = preparedStatements[key] { return .success(name) }
+        guard preparedStatements.count < Self.preparedStatementLimit else { return .success(nil) }
+        preparedCount += 1
+        let name = "souk_\(preparedCount)"
+        let bindings = query.bindings
+        if case .failure(let error) = consume(PQprepare(handle, name, query.sql, Int32(bindings.count), bindings.types)) {
+            return .failure(error)
+        }
+        preparedStatements[key] = name
+        return .success(name)
+    }
+
+    /// Runs several independent statements in one round trip (libpq's pipeline mode), each
+    /// with a sync point of its own, so each is its own implicit transaction and one failing
+    /// leaves the others alone. One result per query, in order.
+    ///
+    /// The caller keeps the batch small (parameters of a few KB): the connection is in blocking
+    /// mode, and everything is sent before anything is read, which cannot deadlock only while
+    /// the requests fit in the sockets' buffers.
+    func executePipeline(_ queries: [SQLQuery]) -> [Result<PostgresRows, PostgresError>] {
+        var results = [Result<PostgresRows, PostgresError>?](repeating: nil, count: queries.count)
+        var names = [String?](repeating: nil, count: queries.count)
+        for (index, query) in queries.enumerated() {
+            switch statementName(for: query) {
+            case .success(let name): names[index] = name
+            case .failure(let error): results[index] = .failure(error)
+            }
+        }
+        guard PQenterPipelineMode(handle) == 1 else {
+            return queries.indices.map { results[$0] ?? execute(queries[$0]) }
+        }
+        // Send every statement that has no result yet, each followed by a sync.
+        var sent: [Int] = []
+        for (index, query) in queries.enumerated() where results[index] == nil {
+            let bindings = query.bindings
+            let queued = withParameterValues(bindings) { values in
+                if let name = names[index] {
+                    PQsendQueryPrepared(handle, name, Int32(bindings.count), values, bindings.lengths, bindings.formats,
+                                        PostgresFormat.binary.rawValue)
+                } else {
+                    PQsendQueryParams(handle, query.sql, Int32(bindings.count), bindings.types, values, bindings.lengths,
+                                      bindings.formats, PostgresFormat.binary.rawValue)
+                }
+            }
+            guard queued == 1, PQpipelineSync(handle) == 1 else { break }
+            sent.append(index)
+        }
+        // Read them back: per statement its result, a NULL, then the sync's result.
+        var position = 0
+        var current: Result<PostgresRows, PostgresError>?
+        var emptyReads = 0
+        while position < sent.count {
+            guard let result = PQgetResult(handle) else {
+                emptyReads += 1
+                if !isOK || emptyReads > 2 { break }
+                continue
+            }
+            emptyReads = 0
+            if PQresultStatus(result) == PGRES_PIPELINE_SYNC {
+                PQclear(result)
+                results[sent[position]] = current ?? .failure(PostgresError(kind: .client, message: "no result for a pipelined statement"))
+                current = nil
+                position += 1
+            } else if current == nil {
+                current = consume(result)
+            } else {
+                PQclear(result)
+            }
+        }
+        if position < sent.count || PQexitPipelineMode(handle) != 1 {
+            // Something broke mid-pipeline: this session cannot be trusted again.
+            discardAfterUse = true
+        }
+        return results.map { $0 ?? .failure(isOK ? PostgresError(kind: .client, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
+                                                  : clientError()) }
+    }
+
+    private func withParameterValues<T>(_ bindings: PostgresBindings, _ body: ([UnsafePointer<CChar>?]) -> T) -> T {
+        bindings.bytes.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            let values: [UnsafePointer<CChar>?] = (0 ..< bindings.count).map { i in
+                bindings.lengths[i] < 0 ? nil : (base + bindings.offsets[i]).assumingMemoryBound(to: CChar.self)
+            }
+            return body(values)
+        }
+    }
+
+    private func executePrepared(_ name: String, _ bindings: PostgresBindings) -> OpaquePointer? {
+        withParameterValues(bindings) { values in
+            PQexecPrepared(handle, name, Int32(bindings.count), values, bindings.lengths, bindings.formats,
+                           PostgresFormat.binary.rawValue)
+        }
+    }
+
+    private func executeUnnamed(_ query: SQLQuery) -> OpaquePointer? {
+        let bindings = query.bindings
+        return withParameterValues(bindings) { values in
+            PQexecParams(handle, query.sql, Int32(bindings.count), bindings.types, values,
+                         bindings.lengths, bindings.formats, PostgresFormat.binary.rawValue)
+        }
+    }
+
+    /// Runs SQL text through the simple protocol (`PQexec`): one or more statements, no
+    /// parameters. Only for SQL the library trusts — transaction control and migration files.
+    func executeScript(_ sql: String) -> Result<PostgresRows, PostgresError> {
+        consume(PQexec(handle, sql))
+    }
+
+    private func consume(_ result: OpaquePointer?) -> Result<PostgresRows, PostgresError> {
+        guard let result else { return .failure(clientError()) }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        if status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY {
+            return .success(Self.rows(of: result))
+        }
+        return .failure(serverError(result))
+    }
+
+    private func clientError() -> PostgresError {
+        let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
+        return PostgresError(kind: isOK ? .client : .connectionLost, message: message)
+    }
+
+    private func serverError(_ result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        guard let sqlState = field("C") else {
+            // libpq made this error itself: most often the connection broke mid-statement.
+            let message = String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines
+            return PostgresError(kind: isOK ? .client : .connectionLost,
+                                 message: message.isEmpty ? clientError().message : message)
+        }
+        return PostgresError(kind: .server, sqlState: sqlState, message: field("M") ?? "", detail: field("D"),
+                             hint: field("H"), severity: field("V") ?? field("S"), schema: field("s"),
+                             table: field("t"), column: field("c"), constraint: field("n"), dataType: field("d"))
+    }
+
+    /// Copies a result into Swift storage so the `PGresult` can be freed at once.
+    private static func rows(of result: OpaquePointer) -> PostgresRows {
+        let rowCount = Int(PQntuples(result))
+        let fieldCount = Int(PQnfields(result))
+        let tag = String(cString: PQcmdStatus(result))
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        guard fieldCount > 0 else {
+            return PostgresRows(storage: .empty, affectedRows: affected, commandTag: tag)
+        }
+        var columns: [PostgresColumn] = []
+        columns.reserveCapacity(fieldCount)
+        for field in 0 ..< Int32(fieldCount) {
+            columns.append(PostgresColumn(name: String(cString: PQfname(result, field)),
+                                          dataType: PostgresDataType(PQftype(result, field))))
+        }
+        let cells = rowCount * fieldCount
+        var starts = [Int](repeating: 0, count: cells)
+        var lengths = [Int32](repeating: -1, count: cells)
+        var total = 0
+        for row in 0 ..< Int32(rowCount) {
+            for field in 0 ..< Int32(fieldCount) where PQgetisnull(result, row, field) == 0 {
+                total += Int(PQgetlength(result, row, field))
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        var cell = 0
+        for row in 0 ..< Int32(rowCount) {
+            for field in 0 ..< Int32(fieldCount) {
+                if PQgetisnull(result, row, field) == 0 {
+                    let length = PQgetlength(result, row, field)
+                    starts[cell] = bytes.count
+                    lengths[cell] = length
+                    if length > 0, let value = PQgetvalue(result, row, field) {
+                        bytes.append(contentsOf: UnsafeRawBufferPointer(start: value, count: Int(length)))
+                    }
+                }
+                cell += 1
+            }
+        }
+        let storage = ResultStorage(columns: columns, rowCount: rowCount, bytes: bytes, starts: starts, lengths: lengths)
+        return PostgresRows(storage: storage, affectedRows: affected, commandTag: tag)
+    }
+}
+
+/// A connection's `PGcancel`. libpq documents `PQcancel` as safe to call from any thread
+/// while the connection's own thread is blocked in a query; it only reads this object.
+final class CancelHandle: @unchecked Sendable {
+    private let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQfreeCancel(pointer) }
+
+    /// Asks the server to cancel whatever the connection runs now. Blocks for a round trip.
+    func cancel() {
+        var errorBuffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &errorBuffer, Int32(errorBuffer.count))
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import SoukContracts
+import SoukPostgres
+
+/// A user as the users database stores it.
+struct UserRecord: Sendable {
+    var id: UUID
+    var email: String
+    var fullName: String
+    var passwordHash: String
+    var status: UserStatus
+    var createdAt: Date
+    var updatedAt: Date
+
+    /// The contract's view: never the password hash.
+    var message: User {
+        var user = User()
+        user.userId = id.uuidString.lowercased()
+        user.email = email
+        user.fullName = fullName
+        user.status = status
+        user.createdAtUnixMs = Int64((createdAt.timeIntervalSince1970 * 1000).rounded(.down))
+        user.updatedAtUnixMs = Int64((updatedAt.timeIntervalSince1970 * 1000).rounded(.down))
+        return user
+    }
+}
+
+/// The SQL of the users service; nothing else in the service writes SQL.
+struct UserRepository: Sendable {
+    let database: PostgresPool
+
+    func insert(id: UUID, email: String, fullName: String, passwordHash: String) async throws -> UserRecord {
+        let rows = try await database.query("""
+            INSERT INTO users (user_id, email, full_name, password_hash)
+            VALUES (\(id), \(email), \(fullName), \(passwordHash))
+            RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
+            """)
+        return try Self.record(rows)!
+    }
+
+    func find(id: UUID) async throws -> UserRecord? {
+        try Self.record(await database.query("""
+            SELECT user_id, email, full_name, password_hash, status, created_at, updated_at
+            FROM users WHERE user_id = \(id)
+            """))
+    }
+
+    func find(email: String) async throws -> UserRecord? {
+        try Self.record(await database.query("""
+            SELECT user_id, email, full_name, password_hash, status, created_at, updated_at
+            FROM users WHERE lower(email) = lower(\(email))
+            """))
+    }
+
+    func updateFullName(id: UUID, fullName: String) async throws -> UserRecord? {
+        try Self.record(await database.query("""
+            UPDATE users SET full_name = \(fullName), updated_at = now() WHERE user_id = \(id)
+            RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
+            """))
+    }
+
+    /// Replaces a hash with a stronger one, unless the password changed meanwhile.
+    func replacePasswordHash(id: UUID, old: String, new: String) async throws {
+        _ = try await database.execute("""
+            UPDATE users SET password_hash = \(new) WHERE user_id = \(id) AND password_hash = \(old)
+            """)
+    }
+
+    // MARK: Sign-in throttling
+
+    /// When the email's sign-ins are blocked until, if they are now.
+    func lockedUntil(emailKey: String) async throws -> Date? {
+        let rows = try await database.query("""
+            SELECT locked_until FROM login_failures
+            WHERE email_key = \(emailKey) AND locked_until > now()
+            """)
+        return try rows.first?.decode("locked_until", as: Date?.self)
+    }
+
+    /// Counts one failure in the current window (a new window when the last one is over);
+    /// reaching `maxFailures` blocks the email for `lockout`. Returns when it is blocked until, if it is.
+    func recordFailure(emailKey: String, maxFailures: Int, window: Duration, lockout: Duration) async throws -> Date? {
+        let windowSeconds = Double(window.components.seconds)
+        let lockoutSeconds = Double(lockout.components.seconds)
+        let rows = try await database.query("""
+            INSERT INTO login_failures AS f (email_key, failures, window_started_at)
+            VALUES (\(emailKey), 1, now())
+            ON CONFLICT (email_key) DO UPDATE SET
+                failures = CASE WHEN f.window_started_at < now() - make_interval(secs => \(windowSeconds))
+                                THEN 1 ELSE f.failures + 1 END,
+                window_started_at = CASE WHEN f.window_started_at < now() - make_interval(secs => \(windowSeconds))
+                                THEN now() ELSE f.window_started_at END
+            RETURNING failures
+            """)
+        let failures = try rows.first?.decode("failures", as: Int32.self) ?? 1
+        guard failures >= maxFailures else { return nil }
+        let locked = try await database.query("""
+            UPDATE login_failures SET locked_until = now() + make_interval(secs => \(lockoutSeconds))
+            WHERE email_key = \(emailKey)
+            RETURNING locked_until
+            """)
+        return try locked.first?.decode("locked_until", as: Date.self)
+    }
+
+    func clearFailures(emailKey: String) async throws {
+        _ = try await database.execute("DELETE FROM login_failures WHERE email_key = \(emailKey)")
+    }
+
+    // MARK: Rows
+
+    private static func record(_ rows: PostgresRows) throws -> UserRecord? {
+        guard let row = rows.first else { return nil }
+        let status: UserStatus = try row.decode("status", as: String.self) == "disabled" ? .disabled : .active
+        return UserRecord(
+            id: try row.decode("user_id"), email: try row.decode("email"), fullName: try row.decode("full_name"),
+            passwordHash: try row.decode("password_hash"), status: status,
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import SoukAuth
+import SoukContracts
+import SoukPostgres
+import SoukProtobuf
+import SoukRPCCore
+import SoukWire
+
+/// Serves `souk.users.v1.UsersService`: registration, sign-in, profiles, and the
+/// internal "is this user real and active?" lookup for other services.
+public struct UsersServiceHandler: UsersService.Handler {
+    /// What the service needs besides its database.
+    public struct Configuration: Sendable {
+        /// Signs the access tokens Authenticate hands out.
+        public var tokenIssuer: TokenIssuer
+        /// Verifies users' access tokens (the issuer's public keys).
+        public var userTokens: TokenVerifier
+        /// Verifies the service credentials internal rpcs demand.
+        public var serviceCredentials: TokenVerifier
+        public var passwordHasher: PasswordHasher
+        /// Failed sign-ins for one email within `throttleWindow` that block it for `lockout`.
+        public var maxFailedSignIns: Int = 5
+        public var throttleWindow: Duration = .seconds(15 * 60)
+        public var lockout: Duration = .seconds(15 * 60)
+
+        public init(tokenIssuer: TokenIssuer, userTokens: TokenVerifier, serviceCredentials: TokenVerifier,
+                    passwordHasher: PasswordHasher = PasswordHasher()) {
+            self.tokenIssuer = tokenIssuer
+            self.userTokens = userTokens
+            self.serviceCredentials = serviceCredentials
+            self.passwordHasher = passwordHasher
+        }
+    }
+
+    private let repository: UserRepository
+    private let configuration: Configuration
+    private let logger: Logger
+    /// A hash of no one's password: an unknown email is checked against it, so that it
+    /// costs as long as a wrong password and the two answers cannot be told apart.
+    private let decoyHash: String
+
+    public init(database: PostgresPool, configuration: Configuration, logger: Logger = Logger(label: "souk.users")) async throws {
+        self.repository = UserRepository(database: database)
+        self.configuration = configuration
+        self.logger = logger
+        self.decoyHash = try await configuration.passwordHasher.hash(UUID().uuidString + UUID().uuidString)
+    }
+
+    /// The migrations of the users database, shipped with this module.
+    public static func migrations() throws -> [Migration] {
+        try Migration.load(bundle: .module)
+    }
+
+    public func createUser(_ request: CreateUserRequest, context: ServerContext) async throws -> User {
+        try UserRules.violations(of: request).throwIfAny()
+        let hash = try await hashPassword(request.password)
+        do {
+            return try await repository.insert(id: UUID(), email: request.email, fullName: request.fullName,
+                                               passwordHash: hash).message
+        } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
+            throw RPCError(.alreadyExists, "a user with this email already exists")
+        } catch {
+            throw databaseError(error)
+        }
+    }
+
+    public func authenticate(_ request: AuthenticateRequest, context: ServerContext) async throws -> AuthenticateResponse {
+        let refused = RPCError(.unauthenticated, "the email or the password is wrong")
+        guard !request.email.isEmpty, !request.password.isEmpty,
+              request.email.utf8.count <= 254, request.password.utf8.count <= PasswordHasher.maxPasswordBytes else {
+            throw refused
+        }
+        let emailKey = UserRules.normalizedEmail(request.email)
+        do {
+            if let until = try await repository.lockedUntil(emailKey: emailKey) {
+                throw throttled(until: until)
+            }
+            let user = try await repository.find(email: request.email)
+            // Unknown email or not, one Argon2id verification: the same work, the same answer.
+            let matches = await configuration.passwordHasher.verify(request.password, against: user?.passwordHash ?? decoyHash)
+            guard let user, matches else {
+                if let until = try await repository.recordFailure(
+                    emailKey: emailKey, maxFailures: configuration.maxFailedSignIns,
+                    window: configuration.throttleWindow, lockout: configuration.lockout) {
+                    throw throttled(until: until)
+                }
+                throw refused
+            }
+            guard user.status == .active else {
+                throw RPCError(.permissionDenied, "this account is disabled")
+            }
+            try await repository.clearFailures(emailKey: emailKey)
+            if configuration.passwordHasher.needsRehash(user.passwordHash) {
+                // The parameters were raised since this hash was made: the password is at hand, so upgrade it now.
+                let stronger = try await hashPassword(request.password)
+                try await repository.replacePasswordHash(id: user.id, old: user.passwordHash, new: stronger)
+            }
+            let (token, claims) = configuration.tokenIssuer.issue(subject: user.message.userId, kind: .user)
+            var response = AuthenticateResponse()
+            response.accessToken = token
+            response.tokenType = "Bearer"
+            response.expiresAtUnixMs = claims.expiresAt * 1000
+            response.userId = user.message.userId
+            return response
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw databaseError(error)
+        }
+    }
+
+    public func getCurrentUser(_ request: GetCurrentUserRequest, context: ServerContext) async throws -> User {
+        let id = try authenticatedUser(context)
+        do {
+            guard let user = try await repository.find(id: id) else {
+                throw RPCError(.notFound, "the user of this access token no longer exists")
+            }
+            return user.message
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw databaseError(error)
+        }
+    }
+
+    public func updateProfile(_ request: UpdateProfileRequest, context: ServerContext) async throws -> User {
+        let id = try authenticatedUser(context)
+        var violations = FieldViolations()
+        let paths = request.updateMask?.paths ?? []
+        if paths.isEmpty {
+            violations.add("update_mask", "must name the fields to change, e.g. [\"full_name\"]")
+        }
+        for path in Set(paths) where path != "full_name" {
+            violations.add("update_mask", "\"\(path)\" is not a field of the profile that can be changed; the only one is full_name")
+        }
+        let profile = request.profile ?? ProfileUpdate()
+        if paths.contains("full_name"), let problem = UserRules.fullNameProblem(profile.fullName) {
+            violations.add("profile.full_name", problem)
+        }
+        try violations.throwIfAny()
+        do {
+            guard let user = try await repository.updateFullName(id: id, fullName: profile.fullName) else {
+                throw RPCError(.notFound, "the user of this access token no longer exists")
+            }
+            return user.message
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw databaseError(error)
+        }
+    }
+
+    public func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse {
+        do {
+            _ = try configuration.serviceCredentials.verify(metadata: context.metadata, kind: .service)
+        } catch {
+            throw error.rpcError
+        }
+        guard let id = UUID(uuidString: request.userId) else {
+            var violations = FieldViolations()
+            violations.add("user_id", request.userId.isEmpty ? "is required" : "must be a user id (a UUID)")
+            throw violations.error
+        }
+        do {
+            guard let user = try await repository.find(id: id) else {
+                throw RPCError(.notFound, "no user has id \(request.userId)")
+            }
+            var response = GetUserResponse()
+            response.user = user.message
+            return response
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw databaseError(error)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// The id of the user whose access token came with the call.
+    private func authenticatedUser(_ context: ServerContext) throws(RPCError) -> UUID {
+        let claims: TokenClaims
+        do {
+            claims = try configuration.userTokens.verify(metadata: context.metadata, kind: .user)
+        } catch {
+            throw error.rpcError
+        }
+        guard let id = UUID(uuidString: claims.subject) else {
+            throw RPCError(.unauthenticated, "the access token does not name a user")
+        }
+        return id
+    }
+
+    private func hashPassword(_ password: String) async throws(RPCError) -> String {
+        do {
+            return try await configuration.passwordHasher.hash(password)
+        } catch {
+            logger.error("password hashing failed", metadata: ["error": "\(error.message)"])
+            throw error.rpcError
+        }
+    }
+
+    private func throttled(until: Date) -> RPCError {
+        let minutes = max(1, Int((until.timeIntervalSinceNow / 60).rounded(.up)))
+        return RPCError(.resourceExhausted,
+                        "too many failed sign-ins for this email; try again in \(minutes) minute\(minutes == 1 ? "" : "s")")
+    }
+
+    private func databaseError(_ error: any Error) -> RPCError {
+        RPCError(postgres: error, logger: logger)
+    }
+}
