@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -58,6 +59,16 @@ let package = Package(
         .executableTarget(name: "souk-contract-roundtrip", dependencies: ["SoukContracts", "SoukWire", "SoukProtobuf"],
                           path: "Tools/souk-contract-roundtrip"),
 
+        // The `souk` command line: its commands as a library, so that tests can run them.
+        .target(name: "SoukCLI", dependencies: [
+            "SoukPostgres", "SoukUsers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "souk", dependencies: [
+            "SoukCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // Test contracts that exercise every construct the generator supports.
         .target(name: "TestContractsC", dependencies: ["CProtobufC", "ProtobufDescriptorC", "SoukContractsC"],
                 path: "Tests/Fixtures/TestContractsC"),
@@ -69,6 +80,11 @@ let package = Package(
         .testTarget(name: "SoukAuthTests", dependencies: ["SoukAuth", "SoukRPCCore"]),
         .testTarget(name: "SoukUsersTests", dependencies: [
             "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukAuth", "SoukPostgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SoukCLITests", dependencies: [
+            "SoukCLI", "SoukPostgres", "SoukUsers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukPostgresTests", dependencies: ["SoukPostgres", "SoukRPCCore"],

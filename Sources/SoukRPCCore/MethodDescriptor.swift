@@ -21,10 +21,12 @@ public struct MethodDescriptor: Sendable, Hashable, CustomStringConvertible {
         self.outputType = outputType
         self.isInternal = isInternal
         self.isIdempotent = isIdempotent
+        self.fullName = "/\(service)/\(method)"
     }
 
-    /// The name on the wire: `/souk.orders.v1.OrdersService/CreateOrder`.
-    public var fullName: String { "/\(service)/\(method)" }
+    /// The name on the wire: `/souk.orders.v1.OrdersService/CreateOrder`. Stored, not
+    /// computed, because transports read it on every call.
+    public let fullName: String
 
     public var description: String { fullName }
 }

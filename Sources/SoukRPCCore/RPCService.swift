@@ -42,6 +42,14 @@ public struct RPCServerMethod: Sendable {
     /// A thrown ``RPCError`` is the answer; any other error is INTERNAL with a
     /// generic message, so that no internal detail reaches the caller.
     public func serve(_ request: any ProtoMessage, context: ServerContext) async throws(RPCError) -> any ProtoMessage {
+        try await serve(request, context: context, onInternalError: { _ in })
+    }
+
+    /// Like ``serve(_:context:)``, and hands any error that is not an ``RPCError``
+    /// to `onInternalError` before answering INTERNAL, so that a server can log the
+    /// detail it does not send.
+    public func serve(_ request: any ProtoMessage, context: ServerContext,
+                      onInternalError: (any Error) -> Void) async throws(RPCError) -> any ProtoMessage {
         do {
             return try await ServerContext.$current.withValue(context) {
                 try await handler(request, context)
@@ -51,6 +59,7 @@ public struct RPCServerMethod: Sendable {
         } catch is CancellationError {
             throw RPCError(.cancelled, "the call to \(descriptor.fullName) was cancelled")
         } catch {
+            onInternalError(error)
             throw RPCError(.internal, "internal error while serving \(descriptor.fullName)")
         }
     }

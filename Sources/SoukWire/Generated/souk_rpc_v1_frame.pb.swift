@@ -5,10 +5,9 @@ import CProtobufC
 import SoukProtobuf
 import SoukContractsC
 
-/// The header of one frame. Exactly one member of `kind` is set; a receiver
-/// treats a frame with no member set, or with a member it does not know, as a
-/// protocol error and closes the connection after sending a `GoAway` with
-/// `STATUS_CODE_INTERNAL`.
+/// The header of one frame. A sender sets exactly one member of `kind`. A
+/// receiver ignores a frame with no member set: that is also how a kind added
+/// by a later version of the protocol looks to it.
 public struct FrameHeader: ProtoMessage {
     /// What this frame is.
     public var kind: Kind? = nil
@@ -30,7 +29,8 @@ public struct FrameHeader: ProtoMessage {
         case ping(Ping)
         /// Either direction: the answer to a `ping`. No payload.
         case pong(Pong)
-        /// Either direction: the sender is closing the connection. No payload.
+        /// Server to client: the server accepts no more calls on this connection.
+        /// No payload. A client that sends one commits a protocol error.
         case goAway(GoAway)
     }
 
@@ -364,8 +364,8 @@ public struct ResponseHeader: ProtoMessage {
 }
 
 /// Cancels a call in flight. The server stops working on the call as soon as
-/// it can. It may still send a `ResponseHeader` for the call (typically with
-/// `STATUS_CODE_CANCELLED`), which the client ignores. Cancelling an unknown or
+/// it can and sends nothing more for it; a `ResponseHeader` already on its way
+/// may still arrive, and the client discards it. Cancelling an unknown or
 /// finished call is not an error and has no effect.
 public struct Cancel: ProtoMessage {
     /// The id of the call to cancel.
@@ -521,18 +521,22 @@ public struct Pong: ProtoMessage {
     }
 }
 
-/// Announces that the sender is closing the connection. After sending or
-/// receiving it, no new call may start on the connection. Calls with an id up
-/// to and including `last_call_id` are completed normally; calls with a higher
-/// id were not and will not be processed, and may safely be retried on another
-/// connection.
+/// Sent by the server: it accepts no new call on this connection. Calls with
+/// an id up to and including `last_call_id` are completed normally; calls with
+/// a higher id were not and will not be processed, and may safely be retried
+/// on another connection. The server closes the connection once the accepted
+/// calls are answered.
 public struct GoAway: ProtoMessage {
-    /// The highest call id the sender has accepted and will complete; 0 when it
-    /// accepted none. Meaningful when the server sends it; a client sends 0.
+    /// The highest call id the server has accepted and will complete; 0 when it
+    /// accepted none.
     public var lastCallId: UInt64 = 0
-    /// Why: `STATUS_CODE_OK` for a graceful shutdown (e.g. a deploy);
-    /// `STATUS_CODE_INTERNAL` for a protocol error by the peer;
-    /// `STATUS_CODE_UNAVAILABLE` when the server is overloaded or draining.
+    /// Why, for logs (PROTOCOL.md section 5 lists them):
+    /// `STATUS_CODE_UNAVAILABLE` for a graceful shutdown (e.g. a deploy);
+    /// `STATUS_CODE_OK` for an idle connection being closed;
+    /// `STATUS_CODE_RESOURCE_EXHAUSTED` for too many connections or a frame over
+    /// a limit; `STATUS_CODE_INVALID_ARGUMENT` for a protocol error by the
+    /// client or a bad preface; `STATUS_CODE_UNIMPLEMENTED` for an unsupported
+    /// protocol version.
     public var code: StatusCode = .init(rawValue: 0)
     /// A human-readable, developer-facing explanation, for logs. May be empty.
     public var reason: String = ""

@@ -25,6 +25,11 @@ public enum TestContractMessages {
         UpdateEchoRequest.self,
         EchoPayload.self,
         DeleteEchoRequest.self,
+        InteropEmpty.self,
+        EchoStatus.self,
+        InteropMetadataEntry.self,
+        SimpleRequest.self,
+        SimpleResponse.self,
     ]
 
     /// The message type with this full protobuf name.

@@ -135,10 +135,9 @@ typedef enum {
 } Souk__Rpc__V1__FrameHeader__KindCase;
 
 /*
- * The header of one frame. Exactly one member of `kind` is set; a receiver
- * treats a frame with no member set, or with a member it does not know, as a
- * protocol error and closes the connection after sending a `GoAway` with
- * `STATUS_CODE_INTERNAL`.
+ * The header of one frame. A sender sets exactly one member of `kind`. A
+ * receiver ignores a frame with no member set: that is also how a kind added
+ * by a later version of the protocol looks to it.
  */
 struct  Souk__Rpc__V1__FrameHeader
 {
@@ -171,7 +170,8 @@ struct  Souk__Rpc__V1__FrameHeader
      */
     Souk__Rpc__V1__Pong *pong;
     /*
-     * Either direction: the sender is closing the connection. No payload.
+     * Server to client: the server accepts no more calls on this connection.
+     * No payload. A client that sends one commits a protocol error.
      */
     Souk__Rpc__V1__GoAway *go_away;
   };
@@ -260,8 +260,8 @@ struct  Souk__Rpc__V1__ResponseHeader
 
 /*
  * Cancels a call in flight. The server stops working on the call as soon as
- * it can. It may still send a `ResponseHeader` for the call (typically with
- * `STATUS_CODE_CANCELLED`), which the client ignores. Cancelling an unknown or
+ * it can and sends nothing more for it; a `ResponseHeader` already on its way
+ * may still arrive, and the client discards it. Cancelling an unknown or
  * finished call is not an error and has no effect.
  */
 struct  Souk__Rpc__V1__Cancel
@@ -312,24 +312,28 @@ struct  Souk__Rpc__V1__Pong
 
 
 /*
- * Announces that the sender is closing the connection. After sending or
- * receiving it, no new call may start on the connection. Calls with an id up
- * to and including `last_call_id` are completed normally; calls with a higher
- * id were not and will not be processed, and may safely be retried on another
- * connection.
+ * Sent by the server: it accepts no new call on this connection. Calls with
+ * an id up to and including `last_call_id` are completed normally; calls with
+ * a higher id were not and will not be processed, and may safely be retried
+ * on another connection. The server closes the connection once the accepted
+ * calls are answered.
  */
 struct  Souk__Rpc__V1__GoAway
 {
   ProtobufCMessage base;
   /*
-   * The highest call id the sender has accepted and will complete; 0 when it
-   * accepted none. Meaningful when the server sends it; a client sends 0.
+   * The highest call id the server has accepted and will complete; 0 when it
+   * accepted none.
    */
   uint64_t last_call_id;
   /*
-   * Why: `STATUS_CODE_OK` for a graceful shutdown (e.g. a deploy);
-   * `STATUS_CODE_INTERNAL` for a protocol error by the peer;
-   * `STATUS_CODE_UNAVAILABLE` when the server is overloaded or draining.
+   * Why, for logs (PROTOCOL.md section 5 lists them):
+   * `STATUS_CODE_UNAVAILABLE` for a graceful shutdown (e.g. a deploy);
+   * `STATUS_CODE_OK` for an idle connection being closed;
+   * `STATUS_CODE_RESOURCE_EXHAUSTED` for too many connections or a frame over
+   * a limit; `STATUS_CODE_INVALID_ARGUMENT` for a protocol error by the
+   * client or a bad preface; `STATUS_CODE_UNIMPLEMENTED` for an unsupported
+   * protocol version.
    */
   Souk__Rpc__V1__StatusCode code;
   /*

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `souk`: one command line for every part of the system.
+public struct SoukCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "souk",
+        abstract: "Souk: users, orders and payments services, and their tools.",
+        subcommands: [MigrateCommand.self])
+
+    public init() {}
+}
