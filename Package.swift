@@ -8,12 +8,18 @@ let package = Package(
         .executable(name: "protoc-gen-souk", targets: ["protoc-gen-souk"]),
         // For Benchmarks (codec-bench), a package of its own that depends on this one by path.
         .library(name: "SoukContracts", targets: ["SoukContracts", "SoukProtobuf"]),
-        // For Benchmarks/PostgresBench, which depends on this package by path.
+        .executable(name: "souk-interop-server", targets: ["souk-interop-server"]),
+        // For Benchmarks/RPCBench, which depends on this package by path.
+        .library(name: "SoukRPC", targets: ["SoukRPC"]),
+        .library(name: "TestContracts", targets: ["TestContracts"]),
+        // For Benchmarks/PostgresBench, a package of its own that depends on this one by path.
         .library(name: "SoukPostgres", targets: ["SoukPostgres"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -37,6 +43,12 @@ let package = Package(
         .target(name: "SoukWire", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
         // Tokens (EdDSA JWTs) and password hashes (Argon2id), through libsodium; every service verifies locally.
         .target(name: "SoukAuth", dependencies: ["CSodium", "SoukProtobuf", "SoukRPCCore"]),
+        // The libpq wrapper: typed parameterised queries, a pool, transactions, migrations.
+        .target(name: "SoukPostgres", dependencies: [
+            "CLibPQ", "SoukRPCCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The service contracts: messages, stubs, handler protocols, routes, OpenAPI (generated).
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
         // The users service: registration, authentication, profiles.
@@ -45,10 +57,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Migrations")]),
 
-        // PostgreSQL through libpq: typed parameterised queries, a pool, transactions, migrations.
-        .target(name: "SoukPostgres", dependencies: [
-            "CLibPQ", "SoukRPCCore",
+        // The TCP transport: framing, connections, server, client pool, interceptors, health.
+        .target(name: "SoukRPC", dependencies: [
+            "SoukRPCCore", "SoukWire", "SoukProtobuf",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
@@ -75,6 +90,13 @@ let package = Package(
         .target(name: "TestContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "TestContractsC"],
                 path: "Tests/Fixtures/TestContracts"),
 
+        // A server hosting InteropService and health, for the Python client's tests.
+        .executableTarget(name: "souk-interop-server", dependencies: [
+            "SoukRPC", "SoukRPCCore", "TestContracts",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Tools/souk-interop-server"),
+
         .testTarget(name: "SoukProtobufTests",
                     dependencies: ["SoukProtobuf", "TestContracts", "SoukContracts", "SoukWire"]),
         .testTarget(name: "SoukAuthTests", dependencies: ["SoukAuth", "SoukRPCCore"]),
@@ -90,5 +112,15 @@ let package = Package(
         .testTarget(name: "SoukPostgresTests", dependencies: ["SoukPostgres", "SoukRPCCore"],
                     resources: [.copy("Migrations")]),
         .testTarget(name: "SoukRPCCoreTests", dependencies: ["SoukRPCCore", "SoukProtobuf", "TestContracts", "SoukContracts"]),
+        .testTarget(name: "SoukRPCTests", dependencies: [
+            "SoukRPC", "SoukRPCCore", "SoukWire", "SoukProtobuf", "TestContracts",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )

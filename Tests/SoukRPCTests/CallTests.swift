@@ -1,0 +1,419 @@
+import NIOCore
+import SoukProtobuf
+@testable import SoukRPC
+import SoukRPCCore
+import SoukWire
+import Synchronization
+import TestContracts
+import Testing
+
+/// Calls over real sockets on 127.0.0.1, through the generated stubs.
+@Suite("Calls over TCP", .timeLimit(.minutes(1)))
+struct CallTests {
+    @Test("a call round-trips its payload and metadata, on the global pool and on the event loop",
+          arguments: [RPCServer.HandlerExecution.globalPool, .eventLoop])
+    func roundTrip(execution: RPCServer.HandlerExecution) async throws {
+        try await withServer(configuration: .init(handlerExecution: execution)) { _, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                var metadata = Metadata()
+                metadata.append("x-request-id", "r-42")
+                metadata.append("token-bin", binary: [0, 255, 1])
+                metadata.append("x-multi", "a")
+                metadata.append("x-multi", "b")
+                let response = try await interop.unaryCall(simpleRequest(payload: [1, 2, 3], echoMetadata: true),
+                                                           options: CallOptions(metadata: metadata))
+                #expect(response.payload == [1, 2, 3])
+                #expect(response.echoedMetadata.map(\.key) == ["x-request-id", "token-bin", "x-multi", "x-multi"])
+                #expect(response.echoedMetadata[1].value == .binary([0, 255, 1]))
+                #expect(response.echoedMetadata[3].value == .text("b"))
+                let empty = try await interop.emptyCall(InteropEmpty())
+                #expect(empty == InteropEmpty())
+            }
+        }
+    }
+
+    @Test("a large request and response (271,828 and 314,159 bytes) arrive whole")
+    func largeUnary() async throws {
+        try await withServer { _, port in
+            try await withClient(port: port) { client in
+                var request = simpleRequest(payload: [UInt8](repeating: 0, count: 271_828))
+                request.responseSize = 314_159
+                let response = try await InteropService.Client(transport: client).unaryCall(request)
+                #expect(response.payload.count == 314_159)
+            }
+        }
+    }
+
+    @Test("1,000 concurrent calls on one connection with random handler delays each get their own answer")
+    func thousandCallsOneConnection() async throws {
+        try await withServer { server, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<1000 {
+                        group.addTask {
+                            let payload = Array("call \(index)".utf8)
+                            let response = try await interop.unaryCall(simpleRequest(payload: payload, sleepMs: Int32.random(in: 0...20)))
+                            #expect(response.payload == payload)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(server.core.connectionCount == 1)
+            }
+        }
+    }
+
+    @Test("a status from the handler reaches the caller unchanged, special characters and all")
+    func statusCodeAndMessage() async throws {
+        try await withServer { _, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                let message = "\t\ttest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
+                var metadata = Metadata()
+                metadata.append("x-echo-trailer", "kept")
+                let error = await expectRPCError(.failedPrecondition) {
+                    try await interop.unaryCall(simpleRequest(status: (.failedPrecondition, message)), options: CallOptions(metadata: metadata))
+                }
+                #expect(error?.message == message)
+                #expect(error?.metadata["x-echo-trailer"] == "kept")
+            }
+        }
+    }
+
+    @Test("unknown services and methods are UNIMPLEMENTED, naming what is unknown")
+    func unimplemented() async throws {
+        try await withServer { _, port in
+            try await withClient(port: port) { client in
+                let method = MethodDescriptor(service: "souk.test.v1.NoSuchService", method: "Call",
+                                              inputType: InteropEmpty.protoMessageName, outputType: InteropEmpty.protoMessageName)
+                let service = await expectRPCError(.unimplemented) {
+                    try await client.unary(InteropEmpty(), method: method, options: .defaults, responseType: InteropEmpty.self)
+                }
+                #expect(service?.message.contains("souk.test.v1.NoSuchService") == true)
+                let missingMethod = MethodDescriptor(service: "souk.test.v1.InteropService", method: "NoSuchMethod",
+                                                     inputType: InteropEmpty.protoMessageName, outputType: InteropEmpty.protoMessageName)
+                let methodError = await expectRPCError(.unimplemented) {
+                    try await client.unary(InteropEmpty(), method: missingMethod, options: .defaults, responseType: InteropEmpty.self)
+                }
+                #expect(methodError?.message.contains("NoSuchMethod") == true)
+            }
+        }
+    }
+
+    @Test("a payload that is not a valid request is INVALID_ARGUMENT, and the connection goes on")
+    func invalidPayload() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            // Field 1 (bytes) announcing 100 bytes that are not there.
+            try await connection.send(Frames.request(id: 1, method: InteropService.Methods.unaryCall.fullName, payload: [0x0a, 100, 1]))
+            try await connection.expectServerPreface()
+            guard case .response(let head, _)? = try await connection.nextFrame() else {
+                Issue.record("expected a response")
+                return
+            }
+            #expect(head.callID == 1)
+            #expect(head.code == RPCStatusCode.invalidArgument.rawValue)
+            try await connection.send(try Frames.request(id: 2, InteropEmpty(), method: InteropService.Methods.emptyCall))
+            guard case .response(let ok, _)? = try await connection.nextFrame() else {
+                Issue.record("expected a response")
+                return
+            }
+            #expect(ok.callID == 2 && ok.code == 0)
+            await connection.close()
+        }
+    }
+
+    @Test("an error that is not a status becomes INTERNAL with a generic message")
+    func nonStatusError() async throws {
+        let echo = ScriptedEcho { _, _ in throw SecretFailure() }
+        try await withServer(services: [echo]) { _, port in
+            try await withClient(port: port) { client in
+                let error = await expectRPCError(.internal) {
+                    try await EchoService.Client(transport: client).echo(echoRequest("x"))
+                }
+                #expect(error?.message.contains("hunter2") == false)
+                #expect(error?.message == "internal error while serving /souk.test.v1.EchoService/Echo")
+            }
+        }
+    }
+
+    @Test("a call past its deadline ends with DEADLINE_EXCEEDED and its handler is cancelled")
+    func deadline() async throws {
+        let echo = ScriptedEcho { _, _ in
+            try await Task.sleep(for: .seconds(30))
+            return EchoResponse()
+        }
+        try await withServer(services: [echo]) { _, port in
+            try await withClient(port: port) { client in
+                let start = ContinuousClock.now
+                await expectRPCError(.deadlineExceeded) {
+                    try await EchoService.Client(transport: client).echo(echoRequest("slow"), options: .timeout(.milliseconds(200)))
+                }
+                let elapsed = ContinuousClock.now - start
+                #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(3))
+                // The server's own timer cancels the handler.
+                for _ in 0..<100 where echo.observed.cancelled == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(echo.observed.cancelled == 1)
+            }
+        }
+    }
+
+    @Test("the server answers DEADLINE_EXCEEDED itself when its timer fires first")
+    func serverSideDeadline() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            var request = Frames.request(id: 1, method: InteropService.Methods.unaryCall.fullName, timeoutMs: 100,
+                                         payload: try simpleRequest(sleepMs: 10_000).serializedBytes())
+            try await connection.send(request)
+            request.clear()
+            try await connection.expectServerPreface()
+            let frame = try await within(5) { try await connection.nextFrame() }
+            guard case .response(let head, _)? = frame else {
+                Issue.record("expected a response")
+                return
+            }
+            #expect(head.code == RPCStatusCode.deadlineExceeded.rawValue)
+            await connection.close()
+        }
+    }
+
+    @Test("cancelling the calling task sends Cancel, ends the call with CANCELLED at once, and cancels the handler")
+    func cancel() async throws {
+        let echo = ScriptedEcho { _, _ in
+            try await Task.sleep(for: .seconds(30))
+            return EchoResponse()
+        }
+        try await withServer(services: [echo]) { _, port in
+            try await withClient(port: port) { client in
+                let call = Task { try await EchoService.Client(transport: client).echo(echoRequest("wait")) }
+                for _ in 0..<200 where echo.observed.started == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                let start = ContinuousClock.now
+                call.cancel()
+                await expectRPCError(.cancelled) { try await call.value }
+                #expect(ContinuousClock.now - start < .seconds(1))
+                for _ in 0..<100 where echo.observed.cancelled == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(echo.observed.cancelled == 1)
+                // The connection is still good.
+                let response = try await EchoService.Client(transport: client).replaceEcho(echoRequest("after"))
+                #expect(response.message == "after")
+            }
+        }
+    }
+
+    @Test("calls beyond the per-connection limit are RESOURCE_EXHAUSTED")
+    func concurrencyLimit() async throws {
+        try await withServer(configuration: .init(maxConcurrentCallsPerConnection: 2)) { _, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                let codes = Locked<[RPCStatusCode]>([])
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<5 {
+                        group.addTask {
+                            do {
+                                _ = try await interop.unaryCall(simpleRequest(sleepMs: 300))
+                                codes.withLock { $0.append(.ok) }
+                            } catch let error as RPCError {
+                                codes.withLock { $0.append(error.code) }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let result = codes.withLock { $0 }
+                #expect(result.filter { $0 == .ok }.count == 2)
+                #expect(result.filter { $0 == .resourceExhausted }.count == 3)
+            }
+        }
+    }
+
+    @Test("a request frame over the limit is answered RESOURCE_EXHAUSTED and the connection goes on")
+    func overLimitRequest() async throws {
+        try await withServer(configuration: .init(limits: FrameLimits(maxFrameLength: 10_000))) { _, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                let error = await expectRPCError(.resourceExhausted) {
+                    try await interop.unaryCall(simpleRequest(payload: [UInt8](repeating: 1, count: 50_000)))
+                }
+                #expect(error?.message.contains("10000") == true)
+                let response = try await interop.unaryCall(simpleRequest(payload: [4, 5]))
+                #expect(response.payload == [4, 5])
+            }
+        }
+    }
+
+    @Test("the server answers ping with pong carrying the same payload")
+    func pingPong() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            try await connection.send(Frames.ping(0xDEAD_BEEF))
+            try await connection.expectServerPreface()
+            let frame = try await within(5) { try await connection.nextFrame() }
+            guard case .pong(let payload)? = frame else {
+                Issue.record("expected a pong")
+                return
+            }
+            #expect(payload == 0xDEAD_BEEF)
+            await connection.close()
+        }
+    }
+
+    @Test("a call id that does not increase is a protocol error: GOAWAY INVALID_ARGUMENT, then close")
+    func callIDMustIncrease() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            try await connection.send(try Frames.request(id: 5, InteropEmpty(), method: InteropService.Methods.emptyCall))
+            try await connection.send(try Frames.request(id: 5, InteropEmpty(), method: InteropService.Methods.emptyCall))
+            try await connection.expectServerPreface()
+            var frames: [Frame] = []
+            while true {
+                guard let frame = try await within(5, "a frame", { try await connection.nextFrame() }) else { break }
+                frames.append(frame)
+            }
+            guard case .goAway(let goAway)? = frames.last else {
+                Issue.record("expected GOAWAY last, got \(frames.map(\.kindName))")
+                return
+            }
+            #expect(goAway.code == RPCStatusCode.invalidArgument.rawValue)
+            #expect(goAway.reason == "call_id 5 is not greater than the previous call_id 5")
+            #expect(goAway.lastCallID == 5)
+            await connection.close()
+        }
+    }
+
+    @Test("a connection idle past the idle timeout gets GOAWAY OK \"idle\" and is closed; the client reconnects")
+    func idleTimeout() async throws {
+        try await withServer(configuration: .init(idleTimeout: .milliseconds(300))) { server, port in
+            let start = ContinuousClock.now
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            try await connection.expectServerPreface()
+            let frame = try await within(5) { try await connection.nextFrame() }
+            guard case .goAway(let goAway)? = frame else {
+                Issue.record("expected GOAWAY")
+                return
+            }
+            #expect(goAway.code == 0 && goAway.reason == "idle")
+            #expect(ContinuousClock.now - start >= .milliseconds(290))
+            let end = try await within(5) { try await connection.nextFrame() }
+            #expect(end == nil)
+            await connection.close()
+
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                _ = try await interop.emptyCall(InteropEmpty())
+                try await Task.sleep(for: .milliseconds(700))
+                #expect(server.core.connectionCount == 0)
+                _ = try await interop.emptyCall(InteropEmpty())
+            }
+        }
+    }
+
+    @Test("a too many connections are refused with GOAWAY RESOURCE_EXHAUSTED")
+    func connectionLimit() async throws {
+        try await withServer(configuration: .init(maxConnections: 1)) { _, port in
+            try await withClient(port: port) { client in
+                _ = try await InteropService.Client(transport: client).emptyCall(InteropEmpty())
+                let second = try await RawConnection.connect(port: port)
+                try await second.send(Preface.bytes)
+                try await second.expectServerPreface()
+                let refusal = try await within(5) { try await second.nextFrame() }
+                guard case .goAway(let goAway)? = refusal else {
+                    Issue.record("expected GOAWAY")
+                    return
+                }
+                #expect(goAway.code == RPCStatusCode.resourceExhausted.rawValue)
+                await second.close()
+            }
+        }
+    }
+
+    @Test("nested calls made through a generated stub inherit the deadline, trace context and request id")
+    func propagation() async throws {
+        let downstream = ScriptedEcho()
+        try await withServer(services: [downstream]) { _, downstreamPort in
+            let downstreamClient = RPCClient(host: "127.0.0.1", port: downstreamPort)
+            let relay = ScriptedEcho { request, _ in
+                // No options passed by hand: the stub takes them from the call being served.
+                try await EchoService.Client(transport: downstreamClient).internalEcho(request)
+            }
+            try await withServer(services: [relay]) { _, relayPort in
+                try await withClient(port: relayPort) { client in
+                    var metadata = Metadata()
+                    metadata.append("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                    metadata.append("x-request-id", "req-7")
+                    metadata.append("authorization", "Bearer not-propagated")
+                    let response = try await EchoService.Client(transport: client).echo(
+                        echoRequest("nested"), options: CallOptions(timeout: .seconds(5), metadata: metadata))
+                    #expect(response.message == "nested")
+                }
+            }
+            await downstreamClient.close()
+        }
+        guard let seen = downstream.observed.contexts.first else {
+            Issue.record("the downstream server saw no call")
+            return
+        }
+        #expect(seen.metadata["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        #expect(seen.metadata["x-request-id"] == "req-7")
+        #expect(seen.metadata["authorization"] == nil)
+        // The deadline arrived with what was left of the 5 s.
+        let remaining = seen.deadline.map { $0 - .now }
+        #expect(remaining != nil && remaining! <= .seconds(5) && remaining! > .seconds(3))
+    }
+
+    @Test("the health service answers SERVING, NOT_FOUND for unknown services, and NOT_SERVING while draining")
+    func health() async throws {
+        try await withServer(configuration: .init(shutdownDelay: .milliseconds(500))) { server, port in
+            try await withClient(port: port) { client in
+                let health = HealthService.Client(transport: client)
+                var request = HealthCheckRequest()
+                let server1 = try await health.check(request).status
+                #expect(server1 == .serving)
+                request.service = InteropService.serviceName
+                let service1 = try await health.check(request).status
+                #expect(service1 == .serving)
+                server.health.setStatus(.notServing, for: InteropService.serviceName)
+                let service2 = try await health.check(request).status
+                #expect(service2 == .notServing)
+                server.health.setStatus(.serving, for: InteropService.serviceName)
+                request.service = "souk.nope.v1.Nothing"
+                await expectRPCError(.notFound) { [request] in try await health.check(request) }
+
+                server.beginGracefulShutdown()
+                request.service = ""
+                let draining = try await health.check(request).status
+                #expect(draining == .notServing)
+            }
+        }
+    }
+
+    @Test("interceptors run around calls: an authentication hook refuses calls without a valid token")
+    func authentication() async throws {
+        let auth = AuthenticationInterceptor { authorization, context in
+            guard authorization == "Bearer good" else { throw RPCError(.unauthenticated, "a valid access token is required") }
+            var context = context
+            context.metadata.append("x-subject", "user-1")
+            return context
+        }
+        try await withServer(configuration: .init(interceptors: [auth])) { _, port in
+            try await withClient(port: port) { client in
+                await expectRPCError(.unauthenticated) {
+                    try await InteropService.Client(transport: client).emptyCall(InteropEmpty())
+                }
+                // Health checks need no credentials.
+                _ = try await HealthService.Client(transport: client).check(HealthCheckRequest())
+            }
+            let withToken = RPCClient.Configuration(interceptors: [BearerTokenInterceptor { "good" }])
+            try await withClient(port: port, configuration: withToken) { client in
+                let response = try await InteropService.Client(transport: client).unaryCall(simpleRequest(echoMetadata: true))
+                #expect(response.echoedMetadata.contains { $0.key == "x-subject" && $0.value == .text("user-1") })
+            }
+        }
+    }
+}
