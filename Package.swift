@@ -76,7 +76,8 @@ let package = Package(
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
-            "SoukPostgres", "SoukUsers",
+            "SoukPostgres", "SoukUsers", "SoukRPC", "SoukAuth",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -101,7 +102,7 @@ let package = Package(
                     dependencies: ["SoukProtobuf", "TestContracts", "SoukContracts", "SoukWire"]),
         .testTarget(name: "SoukAuthTests", dependencies: ["SoukAuth", "SoukRPCCore"]),
         .testTarget(name: "SoukUsersTests", dependencies: [
-            "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukAuth", "SoukPostgres",
+            "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukRPC",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukCLITests", dependencies: [

@@ -164,7 +164,23 @@ public final class RPCClient: ClientTransport, Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let handler = try await connection(for: method)
+            let handler: ClientConnectionHandler
+            do {
+                handler = try await connection(for: method)
+            } catch {
+                // No connection could be had: the call reached no server, so it may be retried
+                // like a refused one, once the endpoints have had a moment (a replica draining,
+                // another still connecting).
+                guard attempt < configuration.maxAttempts else { throw error }
+                let delay = configuration.retryBackoff.delay(afterFailures: attempt)
+                if let deadline, deadline <= .now + delay { throw error }
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    throw RPCError(.cancelled, "the call to \(method.fullName) was cancelled")
+                }
+                continue
+            }
             let call = PendingCall(method: method.fullName, metadata: metadata, payload: payload, deadline: nioDeadline)
             let result = await withTaskCancellationHandler {
                 await withUnsafeContinuation { continuation in

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SoukAuth
+import SoukPostgres
+import SoukRPC
+import SoukUsers
+
+/// `souk users`: runs the users service until SIGTERM or SIGINT.
+public struct UsersCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "users",
+        abstract: "Run the users service (RPC server), migrating its database first.",
+        discussion: """
+            Settings come from options, or else from the environment: SOUK_USERS_DATABASE_URL, \
+            SOUK_USERS_SIGNING_KEY_FILE (the key access tokens are signed with: `<key id> <base64 seed>`, \
+            see `souk keys new`), SOUK_SERVICE_KEYS_FILE (public keys of the service credentials \
+            internal rpcs accept: `<key id> <base64 public key>` per line).
+            """)
+
+    @Option(help: "The address to listen on.") public var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0: any free port).") public var port = 50051
+    @Option(help: "The users database URL.") public var databaseURL: String?
+    @Option(help: "The file of the key that signs access tokens.") public var signingKeyFile: String?
+    @Option(help: "The file of the public keys of trusted service credentials.") public var serviceKeysFile: String?
+    @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
+
+    public init() {}
+
+    static func setting(_ value: String?, _ variable: String) throws -> String {
+        guard let value = value ?? ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+            throw ValidationError("missing setting: pass it as an option, or set \(variable)")
+        }
+        return value
+    }
+
+    static func read(_ path: String) throws -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    public func run() async throws {
+        var logger = Logger(label: "souk.users")
+        logger.logLevel = .info
+        let url = try Self.setting(databaseURL, "SOUK_USERS_DATABASE_URL")
+        let signingKey = try SigningKey(fileContents: Self.read(try Self.setting(signingKeyFile, "SOUK_USERS_SIGNING_KEY_FILE")))
+        let serviceKeys = try VerificationKey.keys(fromFileContents: Self.read(try Self.setting(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE")))
+
+        let pool = try PostgresPool(url: url, applicationName: "souk-users", logger: logger)
+        if !noMigrate {
+            let applied = try await Migrator(pool: pool, migrations: UsersServiceHandler.migrations(), logger: logger).up()
+            for migration in applied { logger.info("applied migration", metadata: ["file": "\(migration.fileName)"]) }
+        }
+        let handler = try await UsersServiceHandler(
+            database: pool,
+            configuration: .init(
+                tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
+                userTokens: TokenVerifier(issuer: "souk-users", keys: [signingKey.verificationKey]),
+                serviceCredentials: TokenVerifier(issuer: "souk-services", keys: serviceKeys)),
+            logger: logger)
+        let server = RPCServer(services: [handler], configuration: .init(host: host, port: port), logger: logger)
+        let (host, port, announcer) = (self.host, self.port, logger)
+        Task {
+            if let address = try? await server.listeningAddress {
+                announcer.notice("users service listening", metadata: ["address": "\(host):\(address.port ?? port)"])
+            }
+        }
+        let group = ServiceGroup(services: [server, pool], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+/// `souk keys new <id>`: a new Ed25519 key pair, for access tokens or service credentials.
+public struct KeysCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Make signing keys.", subcommands: [New.self])
+
+    public init() {}
+
+    public struct New: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "new",
+            abstract: "Write a new signing key (mode 600) and its public key.")
+
+        @Argument(help: "The key id (`kid`), e.g. users-2026-11.") public var id: String
+        @Option(help: "Where to write the signing key.") public var signingKeyOut: String
+        @Option(help: "Where to append the public key line (created when missing).") public var publicKeyOut: String
+
+        public init() {}
+
+        public func run() async throws {
+            let key = try SigningKey.generate(id: id)
+            guard FileManager.default.createFile(atPath: signingKeyOut, contents: Data(key.fileContents.utf8),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(signingKeyOut)")
+            }
+            let line = Data(key.verificationKey.fileLine.utf8)
+            if let handle = FileHandle(forWritingAtPath: publicKeyOut) {
+                handle.seekToEndOfFile()
+                handle.write(line)
+                handle.closeFile()
+            } else if !FileManager.default.createFile(atPath: publicKeyOut, contents: line) {
+                throw ValidationError("cannot write \(publicKeyOut)")
+            }
+            print("wrote \(signingKeyOut) and \(publicKeyOut) for key \(id)")
+        }
+    }
+}
