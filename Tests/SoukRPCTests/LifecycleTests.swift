@@ -150,7 +150,7 @@ struct LifecycleTests {
 
     @Test("a call that may have reached a server is retried elsewhere only when its method is idempotent")
     func idempotentRetry() async throws {
-        // A "server" that reads the preface and the first frame, then drops the connection.
+        // A "server" that answers the preface, reads the first frame, then drops the connection.
         let blackHole = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DropAfterFirstFrame()) }
@@ -159,7 +159,7 @@ struct LifecycleTests {
         let blackHolePort = blackHole.localAddress!.port!
         try await withServer(services: [ScriptedEcho()]) { _, port in
             let client = RPCClient(endpoints: [.init(host: "127.0.0.1", port: blackHolePort), .init(host: "127.0.0.1", port: port)],
-                                   configuration: .init(maxAttempts: 2))
+                                   configuration: .init(maxAttempts: 3))
             let stub = EchoService.Client(transport: client)
             var lost = 0
             for index in 0..<6 {
@@ -170,7 +170,7 @@ struct LifecycleTests {
                     #expect(error.code == .unavailable)
                     lost += 1
                 }
-                // `InternalEcho` is: it is retried on the other endpoint and always succeeds.
+                // `InternalEcho` is: it is retried (round robin takes it to the other endpoint) and always succeeds.
                 let response = try await within(5) { try await stub.internalEcho(echoRequest("\(index)")) }
                 #expect(response.message == "\(index)")
             }
@@ -206,10 +206,17 @@ struct LifecycleTests {
 /// Drops the connection once more than the preface has arrived.
 final class DropAfterFirstFrame: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
     private var received = 0
+    private var answeredPreface = false
 
+    /// Like a Souk server that dies while serving: it answers the preface, reads the first frame, and drops.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         received += unwrapInboundIn(data).readableBytes
+        if received >= 8 && !answeredPreface {
+            answeredPreface = true
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)
+        }
         if received > 8 { context.close(promise: nil) }
     }
 }

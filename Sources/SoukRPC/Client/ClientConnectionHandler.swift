@@ -361,7 +361,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         closed = true
         let calls = pending
         pending.removeAll()
-        for (_, call) in calls { finish(call, .failed(error)) }
+        // A Souk server writes its preface before it reads any frame, and a connection it
+        // never read from ends with a reset that may swallow even that preface. So without
+        // the server's preface no call here ran, and each may go elsewhere whatever its
+        // method: e.g. a connection the kernel accepted for a server that was closing.
+        for (_, call) in calls { finish(call, prefaceChecked ? .failed(error) : .unprocessed(error.message)) }
         submissions.take(into: &submitted)
         for call in submitted {
             if call.cancelRequested {

@@ -76,7 +76,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             peer = "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         }
         lastActivity = .now()
-        scheduleIdleCheck(after: core.configuration.idleTimeout.map(TimeAmount.init))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -114,6 +113,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Drain {
             drain()
+        } else if event is ServerPrefaceHandler.PrefaceAnswered {
+            lastActivity = .now()
+            scheduleIdleCheck(after: core.configuration.idleTimeout.map(TimeAmount.init))
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -11,6 +11,22 @@ final class ServerPrefaceHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private var buffered: ByteBuffer?
     private var done = false
+    private var prefaceTimer: Scheduled<Void>?
+
+    /// A client that has not sent its 8-byte preface by then is disconnected.
+    static let prefaceTimeout = TimeAmount.seconds(10)
+
+    /// Told to the connection handler once the client's preface is answered.
+    struct PrefaceAnswered {}
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        prefaceTimer = context.eventLoop.scheduleTask(in: Self.prefaceTimeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        prefaceTimer?.cancel()
+    }
 
     static let httpResponse: ByteBuffer = {
         let body = "This port speaks Souk RPC (a binary protocol over TCP, see PROTOCOL.md), not HTTP.\n"
@@ -41,6 +57,9 @@ final class ServerPrefaceHandler: ChannelInboundHandler, RemovableChannelHandler
             done = true
             buffered = nil
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)
+            prefaceTimer?.cancel()
+            // The connection's idle clock starts now: nothing else may precede the preface.
+            context.fireUserInboundEventTriggered(PrefaceAnswered())
             bytes.moveReaderIndex(forwardBy: Preface.length)
             // Frames may follow the preface in the same read: hand them on before leaving.
             if bytes.readableBytes > 0 {
