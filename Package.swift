@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "TestContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "TestContractsC"],
                 path: "Tests/Fixtures/TestContracts"),
 
+        // The frame decoder's libFuzzer target (Tools/fuzz-frames); a normal build replays inputs.
+        .executableTarget(name: "souk-fuzz-frames", dependencies: ["SoukRPC"], path: "Tools/souk-fuzz-frames"),
         // A server hosting InteropService and health, for the Python client's tests.
         .executableTarget(name: "souk-interop-server", dependencies: [
             "SoukRPC", "SoukRPCCore", "TestContracts",
