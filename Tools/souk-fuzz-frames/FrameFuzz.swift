@@ -16,10 +16,29 @@ func exercise(_ bytes: [UInt8]) {
 }
 
 #if FUZZING
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    exercise(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzFrames(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    exercise(size == 0 ? [] : Array(UnsafeBufferPointer(start: data!, count: size)))
     return 0
+}
+
+// SwiftPM links an executable's entry point as `<module>_main`; hand over to libFuzzer's driver.
+typealias FuzzerRunDriver = @convention(c) (
+    UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+@_cdecl("souk_fuzz_frames_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
+        fatalError("libFuzzer's LLVMFuzzerRunDriver is missing: build with -sanitize=fuzzer")
+    }
+    var count = argc
+    var arguments = argv
+    return unsafeBitCast(symbol, to: FuzzerRunDriver.self)(&count, &arguments, fuzzFrames)
 }
 #else
 import Foundation
