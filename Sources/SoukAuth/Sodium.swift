@@ -17,14 +17,7 @@ enum Sodium {
 
     /// base64url without padding, as JWT wants.
     static func base64URL(_ bytes: [UInt8]) -> String {
-        ensureReady()
-        let variant = Int32(sodium_base64_VARIANT_URLSAFE_NO_PADDING)
-        let capacity = sodium_base64_encoded_len(bytes.count, variant)
-        var output = [CChar](repeating: 0, count: capacity)
-        bytes.withUnsafeBufferPointer { input in
-            _ = sodium_bin2base64(&output, capacity, input.baseAddress, input.count, variant)
-        }
-        return output.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        base64(bytes, variant: Int32(sodium_base64_VARIANT_URLSAFE_NO_PADDING))
     }
 
     /// Decodes base64url without padding; nil for anything else.
@@ -37,9 +30,13 @@ enum Sodium {
         fromBase64(text, variant: Int32(sodium_base64_VARIANT_ORIGINAL))
     }
 
+    /// Standard base64 with padding, for key files.
     static func base64(_ bytes: [UInt8]) -> String {
+        base64(bytes, variant: Int32(sodium_base64_VARIANT_ORIGINAL))
+    }
+
+    private static func base64(_ bytes: [UInt8], variant: Int32) -> String {
         ensureReady()
-        let variant = Int32(sodium_base64_VARIANT_ORIGINAL)
         let capacity = sodium_base64_encoded_len(bytes.count, variant)
         var output = [CChar](repeating: 0, count: capacity)
         bytes.withUnsafeBufferPointer { input in
