@@ -10,10 +10,11 @@ let package = Package(
         .library(name: "SoukContracts", targets: ["SoukContracts", "SoukProtobuf"]),
         .executable(name: "souk-interop-server", targets: ["souk-interop-server"]),
         // For Benchmarks/RPCBench, which depends on this package by path.
-        .library(name: "SoukRPC", targets: ["SoukRPC"]),
+        .library(name: "SoukRPC", targets: ["SoukRPC", "SoukRPCCore"]),
         .library(name: "TestContracts", targets: ["TestContracts"]),
         // For Benchmarks/PostgresBench, a package of its own that depends on this one by path.
         .library(name: "SoukPostgres", targets: ["SoukPostgres"]),
+        .library(name: "SoukCLI", targets: ["SoukCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

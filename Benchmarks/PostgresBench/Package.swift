@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
-// The SoukPostgres benchmark, a package of its own so that the main build never compiles it.
-// Primary-key SELECTs through the pool next to pgbench -S against the same server:
+// Benchmarks that need PostgreSQL, a package of its own so that the main build never compiles them:
 //
 //     Tools/dev-db start
-//     cd Benchmarks/PostgresBench && swift run -c release postgres-bench
+//     cd Benchmarks/PostgresBench
+//     swift run -c release postgres-bench   # SoukPostgres's primary-key SELECTs next to pgbench -S
+//     swift run -c release users-bench      # GetCurrentUser over RPC next to pgbench -S; Authenticate's cost
 import PackageDescription
 
 // The Souk checkout to measure: this repository by default; SOUK_PACKAGE_PATH picks another.
@@ -14,10 +15,21 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Souk", path: soukPath),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
+        .target(name: "BenchSupport"),
         .executableTarget(name: "postgres-bench", dependencies: [
+            "BenchSupport",
             .product(name: "SoukPostgres", package: "Souk"),
+        ]),
+        .executableTarget(name: "users-bench", dependencies: [
+            "BenchSupport",
+            .product(name: "SoukCLI", package: "Souk"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SoukContracts", package: "Souk"),
+            .product(name: "SoukPostgres", package: "Souk"),
+            .product(name: "SoukRPC", package: "Souk"),
         ]),
     ]
 )

@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         // The Souk package (products SoukRPC and TestContracts).
-        .package(path: "../.."),
+        .package(name: "Souk", path: "../.."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
@@ -21,8 +21,8 @@ let package = Package(
         ]),
         .executableTarget(name: "rpcbench-server", dependencies: [
             "RPCBenchKit",
-            .product(name: "SoukRPC", package: "main"),
-            .product(name: "TestContracts", package: "main"),
+            .product(name: "SoukRPC", package: "Souk"),
+            .product(name: "TestContracts", package: "Souk"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -30,14 +30,14 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         ]),
         .executableTarget(name: "rpcbench-souk-server", dependencies: [
-            .product(name: "SoukRPC", package: "main"),
-            .product(name: "TestContracts", package: "main"),
+            .product(name: "SoukRPC", package: "Souk"),
+            .product(name: "TestContracts", package: "Souk"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "rpcbench-client", dependencies: [
             "RPCBenchKit",
-            .product(name: "SoukRPC", package: "main"),
-            .product(name: "TestContracts", package: "main"),
+            .product(name: "SoukRPC", package: "Souk"),
+            .product(name: "TestContracts", package: "Souk"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

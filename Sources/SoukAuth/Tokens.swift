@@ -5,6 +5,7 @@ import Darwin
 #endif
 import SoukProtobuf
 import SoukRPCCore
+import Synchronization
 
 /// Who a token speaks for: a user (access tokens issued by the users service) or a
 /// Souk service calling another one's internal rpcs (service credentials).
@@ -88,21 +89,61 @@ public struct TokenVerifier: Sendable {
     public let issuer: String
     private let keys: [String: VerificationKey]
     public let leeway: Int64
+    /// Shared by the copies of this verifier.
+    private let verified: VerifiedTokens
 
     /// Longer tokens are refused before any parsing.
     public static let maxTokenLength = 4096
 
     /// Trusts tokens from `issuer` signed by any of `keys`; `leewaySeconds` absorbs clock skew.
     public init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30) {
+        self.init(issuer: issuer, keys: keys, leewaySeconds: leewaySeconds, cacheCapacity: 4096)
+    }
+
+    /// `cacheCapacity`: how many verified tokens are remembered (0: none).
+    init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30, cacheCapacity: Int) {
         self.issuer = issuer
         self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.leeway = leewaySeconds
+        self.verified = VerifiedTokens(capacity: cacheCapacity)
     }
+
+    /// How many verified tokens are remembered now.
+    var rememberedTokens: Int { verified.count }
 
     /// The claims of `token` if it is well-formed, signed with EdDSA by a known key,
     /// from the expected issuer, of the expected kind, and not expired.
+    ///
+    /// A token whose signature was checked before is not checked again: the claims of
+    /// recently verified tokens are kept, keyed by the token's exact text, and only the
+    /// kind and the times are checked on every call. The signature check is most of a
+    /// call's cost on a service whose clients send the same token call after call.
     public func verify(_ token: String, kind: TokenKind, now: UnixTime = .now) throws(AuthError) -> TokenClaims {
         let label = kind == .user ? "access token" : "service credential"
+        let claims: TokenClaims
+        if let cached = verified.claims(of: token) {
+            claims = cached
+        } else {
+            claims = try signedClaims(of: token, label: label)
+            if now.seconds < claims.expiresAt + leeway { verified.insert(claims, for: token, now: now.seconds - leeway) }
+        }
+        guard claims.kind == kind else {
+            throw AuthError(kind: .wrongTokenKind, message: kind == .service
+                ? "this method accepts only a service credential, not a user's token"
+                : "this method accepts only a user's access token, not a service credential")
+        }
+        guard now.seconds < claims.expiresAt + leeway else {
+            throw AuthError(kind: .expiredToken, message: "the \(label) has expired; obtain a new one")
+        }
+        guard claims.issuedAt <= now.seconds + leeway else {
+            throw .invalidToken("the \(label) is not valid yet")
+        }
+        return claims
+    }
+
+    /// The claims of a well-formed token signed by a known key and issued by `issuer`;
+    /// neither its kind nor its times are checked here.
+    private func signedClaims(of token: String, label: String) throws(AuthError) -> TokenClaims {
         guard token.utf8.count <= Self.maxTokenLength else {
             throw .invalidToken("the \(label) is too long")
         }
@@ -136,17 +177,6 @@ public struct TokenVerifier: Sendable {
               let kindName = payload.string("typ"), let tokenKind = TokenKind(rawValue: kindName) else {
             throw .invalidToken("the \(label) lacks a required claim")
         }
-        guard tokenKind == kind else {
-            throw AuthError(kind: .wrongTokenKind, message: kind == .service
-                ? "this method accepts only a service credential, not a user's token"
-                : "this method accepts only a user's access token, not a service credential")
-        }
-        guard now.seconds < expiresAt + leeway else {
-            throw AuthError(kind: .expiredToken, message: "the \(label) has expired; obtain a new one")
-        }
-        guard issuedAt <= now.seconds + leeway else {
-            throw .invalidToken("the \(label) is not valid yet")
-        }
         return TokenClaims(issuer: issuer, subject: subject, kind: tokenKind, issuedAt: issuedAt,
                            expiresAt: expiresAt, keyID: keyID)
     }
@@ -163,6 +193,35 @@ public struct TokenVerifier: Sendable {
             throw .invalidToken("the authorization metadata must be `Bearer <token>`")
         }
         return try verify(String(header.dropFirst(prefix.count)), kind: kind, now: now)
+    }
+}
+
+/// The claims of tokens whose signature was verified, by the token's text; bounded.
+final class VerifiedTokens: Sendable {
+    private let capacity: Int
+    private let entries = Mutex<[String: TokenClaims]>([:])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    var count: Int { entries.withLock { $0.count } }
+
+    func claims(of token: String) -> TokenClaims? {
+        entries.withLock { $0[token] }
+    }
+
+    /// Remembers `claims`; when full, first forgets the tokens expired by `now`, and
+    /// everything if that is not enough.
+    func insert(_ claims: TokenClaims, for token: String, now: Int64) {
+        guard capacity > 0 else { return }
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value.expiresAt > now }
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = claims
+        }
     }
 }
 

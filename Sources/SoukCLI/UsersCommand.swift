@@ -77,7 +77,7 @@ public struct UsersCommand: AsyncParsableCommand {
 /// `souk keys new <id>`: a new Ed25519 key pair, for access tokens or service credentials.
 public struct KeysCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Make signing keys.", subcommands: [New.self])
+        commandName: "keys", abstract: "Make signing keys.", subcommands: [New.self, Dev.self])
 
     public init() {}
 
@@ -93,7 +93,12 @@ public struct KeysCommand: AsyncParsableCommand {
         public init() {}
 
         public func run() async throws {
-            let key = try SigningKey.generate(id: id)
+            try Self.write(try SigningKey.generate(id: id), signingKeyOut: signingKeyOut, publicKeyOut: publicKeyOut)
+            print("wrote \(signingKeyOut) and \(publicKeyOut) for key \(id)")
+        }
+
+        /// Writes the signing key (mode 600) and appends its public key line.
+        static func write(_ key: SigningKey, signingKeyOut: String, publicKeyOut: String) throws {
             guard FileManager.default.createFile(atPath: signingKeyOut, contents: Data(key.fileContents.utf8),
                                                  attributes: [.posixPermissions: 0o600]) else {
                 throw ValidationError("cannot write \(signingKeyOut)")
@@ -106,7 +111,57 @@ public struct KeysCommand: AsyncParsableCommand {
             } else if !FileManager.default.createFile(atPath: publicKeyOut, contents: line) {
                 throw ValidationError("cannot write \(publicKeyOut)")
             }
-            print("wrote \(signingKeyOut) and \(publicKeyOut) for key \(id)")
+        }
+    }
+
+    /// `souk keys dev`: the keys of a local system, made once and kept.
+    public struct Dev: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "dev",
+            abstract: "Make the keys of a local system once: access tokens (users) and service credentials.",
+            discussion: """
+                Writes, into --dir, users.key and users.pub (the users service signs access tokens \
+                with users.key; every service verifies them with users.pub) and services.key and \
+                services.pub (services sign the credentials of their internal calls with services.key; \
+                the callee trusts services.pub). A key pair that exists is kept, so running it again \
+                changes nothing. Prints the environment the services read.
+                """)
+
+        @Option(help: "The folder of the keys (created mode 700 when missing).") public var dir = "var/keys"
+
+        public init() {}
+
+        /// The key pairs: file name and key id prefix.
+        static let pairs = [("users", "users-dev"), ("services", "services-dev")]
+
+        public func run() async throws {
+            let manager = FileManager.default
+            if !manager.fileExists(atPath: dir) {
+                try manager.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+            }
+            for (name, idPrefix) in Self.pairs {
+                let signing = "\(dir)/\(name).key", verifying = "\(dir)/\(name).pub"
+                if manager.fileExists(atPath: signing) {
+                    // Kept, but checked: a damaged key is better found now than at the first call.
+                    let key = try SigningKey(fileContents: try UsersCommand.read(signing))
+                    let trusted = try VerificationKey.keys(fromFileContents: (try? UsersCommand.read(verifying)) ?? "")
+                    if !trusted.contains(key.verificationKey) {
+                        throw ValidationError("\(verifying) does not hold the public key of \(signing); remove both to make a new pair")
+                    }
+                    print("kept \(signing) (key \(key.id))")
+                    continue
+                }
+                // A key id with the date, so that a later key can be told apart from this one.
+                let id = "\(idPrefix)-\(Int(Date().timeIntervalSince1970))"
+                try? manager.removeItem(atPath: verifying)
+                try New.write(try SigningKey.generate(id: id), signingKeyOut: signing, publicKeyOut: verifying)
+                print("wrote \(signing) and \(verifying) (key \(id))")
+            }
+            print("""
+                SOUK_USERS_SIGNING_KEY_FILE=\(dir)/users.key
+                SOUK_SERVICE_KEYS_FILE=\(dir)/services.pub
+                """)
         }
     }
 }

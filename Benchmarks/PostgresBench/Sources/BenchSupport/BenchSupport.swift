@@ -1,0 +1,133 @@
+// What the benchmarks of this package share: running programs, clocks, percentiles,
+// the local cluster's URLs and pgbench.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Souk checkout this package sits in.
+public let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+public let benchEnvironment = ProcessInfo.processInfo.environment
+
+/// The PostgreSQL programs (pgbench).
+public let pgBin = benchEnvironment["PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
+
+public func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("\(CommandLine.arguments[0].split(separator: "/").last ?? ""): \(message)\n".utf8))
+    exit(1)
+}
+
+/// Spawns a program with a clean signal state, its output (stdout and stderr) to `outputPath`.
+///
+/// Swift's threads block most signals, and a blocked mask is inherited: pgbench -T, for
+/// one, ends on SIGALRM and would never stop.
+public func spawn(_ path: String, _ arguments: [String], environment extra: [String: String] = [:],
+                  outputPath: String) -> pid_t? {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let env = ProcessInfo.processInfo.environment.merging(extra) { $1 }.map { "\($0)=\($1)" }
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp = env.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, path, &actions, &attributes, argv, envp) == 0 else { return nil }
+    return pid
+}
+
+/// Runs a program to its end; (exit status, output).
+public func run(_ path: String, _ arguments: [String], environment extra: [String: String] = [:]) -> (Int32, String) {
+    let outputPath = NSTemporaryDirectory() + "souk-bench-\(UUID().uuidString)"
+    defer { unlink(outputPath) }
+    guard let pid = spawn(path, arguments, environment: extra, outputPath: outputPath) else {
+        return (-1, "cannot start \(path)")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return ((status >> 8) & 0xff, output)
+}
+
+/// The URL of a database of the local cluster (`Tools/dev-db url SERVICE`), unless `variable` names one.
+public func databaseURL(_ variable: String, devDB service: String) -> String {
+    if let given = benchEnvironment[variable] { return given }
+    let (status, output) = run(repositoryRoot.appendingPathComponent("Tools/dev-db").path, ["url", service])
+    guard status == 0 else { fail("no database: start the cluster (Tools/dev-db start) or set \(variable)\n\(output)") }
+    return output.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The value at fraction `p` of sorted nanosecond latencies, in µs.
+public func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
+}
+
+public func nowNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// CPU seconds (user + system) used so far by this process, or by its finished children.
+public func cpuSeconds(children: Bool = false) -> Double {
+    var usage = rusage()
+    getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// pgbench's connection settings for a database URL's parameters.
+public struct PgbenchTarget: Sendable {
+    public var environment: [String: String]
+
+    /// From the keywords of a libpq URL: host, port, user, password, dbname.
+    public init(parameter: (String) -> String?) {
+        environment = [
+            "PGHOST": parameter("host") ?? "127.0.0.1",
+            "PGPORT": parameter("port") ?? "5432",
+            "PGUSER": parameter("user") ?? "",
+            "PGPASSWORD": parameter("password") ?? "",
+            "PGDATABASE": parameter("dbname") ?? "",
+        ]
+    }
+
+    /// Creates pgbench's tables (`pgbench -i -s 1`: 100,000 accounts) unless `exist`.
+    public func initialise(exist: Bool) {
+        guard !exist else { return }
+        print("initialising pgbench's tables (pgbench -i -s 1)")
+        let (status, output) = run("\(pgBin)/pgbench", ["-i", "-s", "1", "-q"], environment: environment)
+        guard status == 0 else { fail("pgbench -i failed:\n\(output)") }
+    }
+
+    /// Runs `pgbench -S -c 8 -j 2 -T seconds` plus `extra`: (transactions/s, its latency line, client CPU µs per transaction).
+    public func selectOnly(seconds: Int, _ extra: [String] = []) -> (rate: Double, latency: String, cpu: Double) {
+        let arguments = ["-S", "-c", "8", "-j", "2", "-T", String(seconds)] + extra
+        print("pgbench \(arguments.joined(separator: " ")) …")
+        let cpuBefore = cpuSeconds(children: true)
+        let (status, output) = run("\(pgBin)/pgbench", arguments, environment: environment)
+        let cpu = cpuSeconds(children: true) - cpuBefore
+        guard status == 0 else { fail("pgbench failed:\n\(output)") }
+        guard let tpsLine = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+              let rate = Double(tpsLine.dropFirst("tps = ".count).prefix(while: { $0.isNumber || $0 == "." })) else {
+            fail("cannot read pgbench's tps from:\n\(output)")
+        }
+        let latency = output.split(separator: "\n").first(where: { $0.hasPrefix("latency average") }) ?? ""
+        print(String(format: "pgbench: %.0f transactions/s (%@)", rate, String(latency)))
+        return (rate, String(latency), cpu / (rate * Double(seconds)) * 1e6)
+    }
+}

@@ -1,0 +1,212 @@
+// users-bench: the users service end to end — RPC client, `souk users` in its own process,
+// PostgreSQL — against pgbench on the same PostgreSQL server.
+//
+// 1. Makes two key pairs with `souk keys new` and starts `souk users` (this executable runs
+//    the real command when its first argument is `souk`) on a free port, against the users
+//    database of the local cluster.
+// 2. Creates USERS accounts (or reuses them from an earlier run) and signs each in with
+//    Authenticate, timing it: the cost of the password hash, reported with the parameters
+//    the stored hashes record.
+// 3. Runs GetCurrentUser from CONCURRENCY tasks over one RPCClient (CONNECTIONS connections)
+//    for DURATION seconds, each task with its own user's token: calls/s, p50, p99, and the
+//    CPU the server process spent per call.
+// 4. Runs `pgbench -S -c 8 -j 2 -T DURATION` against the same server (in the test database)
+//    and prints the ratio; the target is at least 0.5.
+//
+// Environment: SOUK_BENCH_USERS_DATABASE_URL (default `Tools/dev-db url users`),
+// SOUK_BENCH_DATABASE_URL for pgbench's tables (default `Tools/dev-db url test`), DURATION (10),
+// CONCURRENCY (64), CONNECTIONS (1), USERS (64), PG_BIN (/usr/lib/postgresql/15/bin).
+import ArgumentParser
+import BenchSupport
+import Foundation
+import SoukCLI
+import SoukContracts
+import SoukPostgres
+import SoukRPC
+import SoukRPCCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `users-bench souk ...`: the `souk` command line, to run `souk users` in a process of its own.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "users-bench", subcommands: [SoukCommand.self])
+
+    /// The async entry point (top-level code would pick ParsableCommand's synchronous `main`).
+    static func runAsync() async { await main() }
+}
+
+if CommandLine.arguments.dropFirst().first == "souk" {
+    await BenchCommand.runAsync()
+    exit(0)
+}
+
+let duration = Int(benchEnvironment["DURATION"] ?? "") ?? 10
+let concurrency = Int(benchEnvironment["CONCURRENCY"] ?? "") ?? 64
+let connections = Int(benchEnvironment["CONNECTIONS"] ?? "") ?? 1
+let userCount = Int(benchEnvironment["USERS"] ?? "") ?? 64
+let usersURL = databaseURL("SOUK_BENCH_USERS_DATABASE_URL", devDB: "users")
+let pgbenchURL = databaseURL("SOUK_BENCH_DATABASE_URL", devDB: "test")
+let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
+
+// 1. Keys and the server.
+let workDirectory = NSTemporaryDirectory() + "users-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: workDirectory) }
+for (id, name) in [("bench-users", "users"), ("bench-services", "services")] {
+    let (status, output) = run(me, ["souk", "keys", "new", id, "--signing-key-out", "\(workDirectory)/\(name).key",
+                                    "--public-key-out", "\(workDirectory)/\(name).pub"])
+    guard status == 0 else { fail("souk keys new failed:\n\(output)") }
+}
+
+func freePort() -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(socket, pointer, length)
+            return getsockname(socket, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+let port = freePort()
+let serverLog = "\(workDirectory)/server.log"
+guard let serverPID = spawn(me, ["souk", "users", "--port", String(port), "--database-url", usersURL,
+                                 "--signing-key-file", "\(workDirectory)/users.key",
+                                 "--service-keys-file", "\(workDirectory)/services.pub"],
+                            outputPath: serverLog) else { fail("cannot start souk users") }
+func stopServer() {
+    kill(serverPID, SIGTERM)
+    var status: Int32 = 0
+    while waitpid(serverPID, &status, 0) < 0 && errno == EINTR {}
+}
+
+/// CPU seconds the server process has used so far (utime + stime of /proc/PID/stat).
+func serverCPUSeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8),
+          let afterName = stat.range(of: ") ") else { return 0 }
+    let fields = stat[afterName.upperBound...].split(separator: " ")
+    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)  // fields 14 and 15 of the whole line
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+let client = RPCClient(host: "127.0.0.1", port: port, configuration: .init(connectionsPerEndpoint: connections))
+let users = UsersService.Client(transport: client)
+var ready = false
+for _ in 0 ..< 300 where !ready {
+    do {
+        _ = try await users.getCurrentUser(GetCurrentUserRequest())
+    } catch let error as RPCError where error.code == .unauthenticated {
+        ready = true  // served: the server is up and migrated
+    } catch {
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+guard ready else {
+    stopServer()
+    fail("souk users did not start:\n\((try? String(contentsOfFile: serverLog, encoding: .utf8)) ?? "")")
+}
+print("souk users (pid \(serverPID)) serving on 127.0.0.1:\(port)")
+
+// 2. Accounts and Authenticate.
+let password = "bench-password-\(getpid())-not-secret"
+var signedIn: [(userID: String, token: String)] = []
+var authenticateLatencies: [UInt64] = []
+let runTag = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+for index in 0 ..< userCount {
+    var create = CreateUserRequest()
+    create.email = "bench-\(runTag)-\(index)@bench.souk.invalid"
+    create.password = password
+    create.fullName = "Bench User \(index)"
+    _ = try await users.createUser(create)
+    var authenticate = AuthenticateRequest()
+    authenticate.email = create.email
+    authenticate.password = password
+    let before = nowNanoseconds()
+    let answer = try await users.authenticate(authenticate)
+    authenticateLatencies.append(nowNanoseconds() - before)
+    signedIn.append((answer.userId, answer.accessToken))
+}
+let tokens = signedIn
+authenticateLatencies.sort()
+
+let storedParameters: String
+do {
+    let pool = try PostgresPool(url: usersURL)
+    let rows = try await pool.query("SELECT password_hash FROM users WHERE user_id = \(UUID(uuidString: tokens[0].userID)!)")
+    let hash = try rows[0].decode(0, as: String.self)
+    // $argon2id$v=19$m=19456,t=2,p=1$salt$hash: the parameters, not the secret parts.
+    storedParameters = "$" + hash.split(separator: "$").prefix(3).joined(separator: "$")
+    await pool.shutdown()
+}
+
+// 3. GetCurrentUser at CONCURRENCY in flight.
+struct Measurement: Sendable {
+    var calls = 0
+    var latencies: [UInt64] = []
+}
+
+func measure(seconds: Int) async throws -> (rate: Double, latencies: [UInt64]) {
+    let started = nowNanoseconds()
+    let deadline = started + UInt64(seconds) * 1_000_000_000
+    let results = try await withThrowingTaskGroup(of: Measurement.self) { group in
+        for worker in 0 ..< concurrency {
+            let (userID, token) = tokens[worker % tokens.count]
+            group.addTask {
+                var measurement = Measurement()
+                measurement.latencies.reserveCapacity(200_000)
+                let options = CallOptions(timeout: .seconds(5), metadata: Metadata(["authorization": "Bearer \(token)"]))
+                while true {
+                    let before = nowNanoseconds()
+                    if before >= deadline { break }
+                    let user = try await users.getCurrentUser(GetCurrentUserRequest(), options: options)
+                    precondition(user.userId == userID, "GetCurrentUser answered with another user")
+                    measurement.latencies.append(nowNanoseconds() - before)
+                    measurement.calls += 1
+                }
+                return measurement
+            }
+        }
+        var all: [Measurement] = []
+        for try await result in group { all.append(result) }
+        return all
+    }
+    let elapsed = Double(nowNanoseconds() - started) / 1e9
+    return (Double(results.reduce(0) { $0 + $1.calls }) / elapsed, results.flatMap { $0.latencies }.sorted())
+}
+
+_ = try await measure(seconds: 2)  // warm-up: connections, prepared statements, caches
+print("GetCurrentUser: \(concurrency) in flight over \(connections) connection(s), \(duration) s …")
+let (serverCPUBefore, clientCPUBefore) = (serverCPUSeconds(), cpuSeconds())
+let (rate, latencies) = try await measure(seconds: duration)
+let serverCPU = (serverCPUSeconds() - serverCPUBefore) / Double(latencies.count) * 1e6
+let clientCPU = (cpuSeconds() - clientCPUBefore) / Double(latencies.count) * 1e6
+print(String(format: "GetCurrentUser: %.0f calls/s, p50 %.0f µs, p99 %.0f µs (%d calls)",
+             rate, percentile(latencies, 0.50), percentile(latencies, 0.99), latencies.count))
+await client.close()
+stopServer()
+
+// 4. pgbench on the same server.
+let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
+let pgbench = PgbenchTarget(parameter: pgbenchConfiguration.urlParameter)
+do {
+    let pool = PostgresPool(configuration: pgbenchConfiguration)
+    let count = try await pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pgbench_accounts'")[0].decode(0, as: Int64.self)
+    await pool.shutdown()
+    pgbench.initialise(exist: count > 0)
+}
+let reference = pgbench.selectOnly(seconds: duration)
+
+print("")
+print(String(format: "GetCurrentUser over RPC  %8.0f calls/s  p50 %5.0f µs  p99 %6.0f µs  server CPU %.0f µs/call  client CPU %.0f µs/call",
+             rate, percentile(latencies, 0.50), percentile(latencies, 0.99), serverCPU, clientCPU))
+print(String(format: "pgbench -S -c 8 -j 2     %8.0f tps      ratio %.2f (target ≥ 0.50)", reference.rate, rate / reference.rate))
+print(String(format: "Authenticate             p50 %.1f ms, p99 %.1f ms over %d sign-ins; stored hashes: %@",
+             percentile(authenticateLatencies, 0.50) / 1000, percentile(authenticateLatencies, 0.99) / 1000,
+             authenticateLatencies.count, storedParameters))

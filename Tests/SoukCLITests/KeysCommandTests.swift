@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import SoukAuth
+import SoukCLI
+import Testing
+
+@Suite("souk keys")
+struct KeysCommandTests {
+    func run(_ arguments: [String]) async throws {
+        var command = try SoukCommand.parseAsRoot(arguments)
+        guard var command = command as? AsyncParsableCommand else { return try command.run() }
+        try await command.run()
+    }
+
+    func withTemporaryDirectory(_ body: (String) async throws -> Void) async throws {
+        let dir = NSTemporaryDirectory() + "souk-keys-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await body(dir)
+    }
+
+    func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+
+    @Test("keys dev makes the access-token and service-credential key pairs, private keys mode 600")
+    func makesBothPairs() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            for name in ["users", "services"] {
+                let key = try SigningKey(fileContents: try read("\(dir)/\(name).key"))
+                let trusted = try VerificationKey.keys(fromFileContents: try read("\(dir)/\(name).pub"))
+                #expect(trusted == [key.verificationKey])
+                let attributes = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(name).key")
+                #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            }
+            let folder = try FileManager.default.attributesOfItem(atPath: dir)
+            #expect((folder[.posixPermissions] as? Int) == 0o700)
+        }
+    }
+
+    @Test("a token signed with the dev users key verifies with the dev users public key")
+    func keysWork() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            let key = try SigningKey(fileContents: try read("\(dir)/users.key"))
+            let verifier = TokenVerifier(issuer: "souk-users",
+                                         keys: try VerificationKey.keys(fromFileContents: try read("\(dir)/users.pub")))
+            let (token, _) = TokenIssuer(key: key, issuer: "souk-users").issue(subject: "user-1")
+            #expect(try verifier.verify(token, kind: .user).subject == "user-1")
+        }
+    }
+
+    @Test("running keys dev again keeps the keys it made")
+    func idempotent() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            let first = try ["users.key", "users.pub", "services.key", "services.pub"].map { try read("\(dir)/\($0)") }
+            try await run(["keys", "dev", "--dir", dir])
+            let second = try ["users.key", "users.pub", "services.key", "services.pub"].map { try read("\(dir)/\($0)") }
+            #expect(first == second)
+        }
+    }
+
+    @Test("a public key file that does not match its signing key is an error naming both files")
+    func mismatchedPair() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            let stranger = try SigningKey.generate(id: "stranger")
+            try stranger.verificationKey.fileLine.write(toFile: "\(dir)/services.pub", atomically: true, encoding: .utf8)
+            let error = try await #require(throws: ValidationError.self) { try await run(["keys", "dev", "--dir", dir]) }
+            #expect(error.message.contains("services.pub") && error.message.contains("services.key"))
+        }
+    }
+
+    @Test("a damaged signing key is an error, not replaced silently")
+    func damagedKey() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            try "not a key".write(toFile: "\(dir)/users.key", atomically: true, encoding: .utf8)
+            await #expect(throws: (any Error).self) { try await run(["keys", "dev", "--dir", dir]) }
+            #expect(try read("\(dir)/users.key") == "not a key")
+        }
+    }
+}
