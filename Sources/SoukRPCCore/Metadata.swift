@@ -29,6 +29,12 @@ public struct Metadata: Sendable, Equatable, Sequence {
         entries.append((key.lowercased(), value))
     }
 
+    /// Adds an entry as it came off the wire, its key unchanged (not lower-cased), so
+    /// that ``violation`` can tell a peer that broke the rules.
+    public mutating func appendReceived(_ key: String, _ value: Value) {
+        entries.append((key, value))
+    }
+
     /// Replaces every value of `key` with one text value.
     public mutating func replace(_ key: String, _ value: String) {
         let key = key.lowercased()
@@ -56,6 +62,58 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     public func makeIterator() -> some IteratorProtocol<(key: String, value: Value)> {
         entries.makeIterator()
+    }
+
+    /// The longest key PROTOCOL.md allows.
+    public static let maxKeyLength = 64
+    /// The largest value PROTOCOL.md allows, in bytes.
+    public static let maxValueBytes = 8192
+
+    /// What is wrong with the first entry that breaks the rules of PROTOCOL.md, for a
+    /// person; nil when every entry keeps them. Keys are 1 to 64 of `a-z 0-9 - _ .`;
+    /// keys ending in `-bin` carry binary values and the others text; text is printable
+    /// ASCII (U+0020 to U+007E); a value is at most 8192 bytes.
+    public var violation: String? {
+        for (key, value) in entries {
+            if let problem = Self.keyProblem(key) { return problem }
+            switch value {
+            case .text(let text):
+                if key.hasSuffix("-bin") {
+                    return "the value of \"\(key)\" is text, but keys ending in -bin carry binary values"
+                }
+                if text.utf8.count > Self.maxValueBytes {
+                    return "the value of \"\(key)\" is \(text.utf8.count) bytes long; the limit is \(Self.maxValueBytes)"
+                }
+                if let bad = text.utf8.first(where: { $0 < 0x20 || $0 > 0x7E }) {
+                    return "the value of \"\(key)\" holds byte 0x\(String(bad, radix: 16, uppercase: true)); text values are printable ASCII (0x20 to 0x7E); send other bytes under a key ending in -bin"
+                }
+            case .binary(let bytes):
+                if !key.hasSuffix("-bin") {
+                    return "the value of \"\(key)\" is binary, but only keys ending in -bin carry binary values"
+                }
+                if bytes.count > Self.maxValueBytes {
+                    return "the value of \"\(key)\" is \(bytes.count) bytes long; the limit is \(Self.maxValueBytes)"
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func keyProblem(_ key: String) -> String? {
+        let bytes = key.utf8
+        let valid = !bytes.isEmpty && bytes.count <= maxKeyLength && bytes.allSatisfy { byte in
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+        if valid { return nil }
+        // Quoted with its odd bytes escaped and at most 64 characters shown, so that a
+        // hostile key cannot flood or garble the message.
+        var shown = ""
+        for scalar in key.unicodeScalars.prefix(maxKeyLength) {
+            shown += scalar.isASCII && scalar.value >= 0x20 && scalar.value < 0x7F && scalar != "\"" && scalar != "\\"
+                ? String(scalar) : scalar.escaped(asASCII: true)
+        }
+        if key.unicodeScalars.count > maxKeyLength { shown += "…" }
+        return "the metadata key \"\(shown)\" is invalid: keys are 1 to \(maxKeyLength) of lower-case ASCII letters, digits, '-', '_' and '.'"
     }
 
     public static func == (lhs: Metadata, rhs: Metadata) -> Bool {

@@ -94,4 +94,48 @@ struct MetadataTests {
         binary.append("k-bin", binary: [1, 2])
         #expect(text != binary)
     }
+
+    @Test("metadata built through append keeps the rules; text, binary and -bin keys in their places")
+    func validMetadata() {
+        var metadata = Metadata(["X-Request-ID": "r1", "traceparent": "00-abc-def-01"])
+        metadata.append("trace-bin", binary: [0, 255])
+        metadata.append("x.dotted_key-1", String(repeating: "~", count: Metadata.maxValueBytes))
+        metadata.append("authorization", "Bearer a.b.c")
+        #expect(metadata.violation == nil)
+        #expect(Metadata().violation == nil)
+    }
+
+    @Test("violation names the first entry that breaks a rule and says which", arguments: [
+        ("Upper", Metadata.Value.text("v"), "the metadata key \"Upper\" is invalid"),
+        ("", .text("v"), "the metadata key \"\" is invalid"),
+        ("tab\tkey", .text("v"), "the metadata key \"tab\\tkey\" is invalid"),
+        ("k-bin", .text("v"), "the value of \"k-bin\" is text, but keys ending in -bin carry binary values"),
+        ("k", .binary([1]), "the value of \"k\" is binary, but only keys ending in -bin carry binary values"),
+        ("k", .text("a\u{7F}"), "the value of \"k\" holds byte 0x7F"),
+        ("k", .text("\u{0}"), "the value of \"k\" holds byte 0x0"),
+    ] as [(String, Metadata.Value, String)])
+    func violations(key: String, value: Metadata.Value, message: String) {
+        var metadata = Metadata(["fine": "ok"])
+        metadata.appendReceived(key, value)
+        metadata.appendReceived("ALSO-BAD", .text("v"))
+        #expect(metadata.violation?.hasPrefix(message) == true, "\(metadata.violation ?? "nil")")
+    }
+
+    @Test("a hostile key is shown escaped and cut to 64 characters")
+    func hostileKeyIsShownSafely() {
+        var metadata = Metadata()
+        metadata.appendReceived("\u{1B}[31m" + String(repeating: "x", count: 500), .text("v"))
+        let message = metadata.violation ?? ""
+        #expect(!message.contains("\u{1B}"))
+        #expect(message.contains("\\u{1B}"))
+        #expect(message.contains("…"))
+        #expect(message.count < 300)
+    }
+
+    @Test("appendReceived keeps the key as it came")
+    func appendReceivedKeepsKey() {
+        var metadata = Metadata()
+        metadata.appendReceived("X-Raw", .text("v"))
+        #expect(metadata.entries.map(\.key) == ["X-Raw"])
+    }
 }

@@ -126,6 +126,64 @@ struct CallTests {
         }
     }
 
+    @Test("request metadata that breaks PROTOCOL.md's rules is INVALID_ARGUMENT naming the entry, and the connection goes on",
+          arguments: [
+              ("X-Request-Id", Metadata.Value.text("r1"), "X-Request-Id"),
+              ("", .text("v"), "key \"\""),
+              ("x request", .text("v"), "x request"),
+              ("x-\u{1F600}", .text("v"), "x-\\u{0001F600}"),
+              (String(repeating: "k", count: 65), .text("v"), "1 to 64"),
+              ("trace-bin", .text("v"), "-bin"),
+              ("x-plain", .binary([1, 2]), "only keys ending in -bin"),
+              ("x-injected", .text("a\r\nauthorization: Bearer x"), "0xD"),
+              ("x-unicode", .text("caf\u{E9}"), "printable ASCII"),
+              ("x-big", .text(String(repeating: "a", count: 8193)), "8193 bytes"),
+              ("x-big-bin", .binary([UInt8](repeating: 0, count: 8193)), "8193 bytes"),
+          ] as [(String, Metadata.Value, String)])
+    func invalidMetadata(key: String, value: Metadata.Value, named: String) async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            var metadata = Metadata()
+            metadata.append("x-request-id", "fine")
+            metadata.appendReceived(key, value)
+            try await connection.send(Frames.request(id: 1, method: InteropService.Methods.emptyCall.fullName, metadata: metadata))
+            try await connection.expectServerPreface()
+            guard case .response(let head, _)? = try await connection.nextFrame() else {
+                Issue.record("expected a response")
+                return
+            }
+            #expect(head.callID == 1)
+            #expect(head.code == RPCStatusCode.invalidArgument.rawValue)
+            #expect(head.message.contains("metadata"), "\(head.message)")
+            #expect(head.message.contains(named), "\(head.message)")
+            try await connection.send(try Frames.request(id: 2, InteropEmpty(), method: InteropService.Methods.emptyCall))
+            guard case .response(let ok, _)? = try await connection.nextFrame() else {
+                Issue.record("expected a response")
+                return
+            }
+            #expect(ok.callID == 2 && ok.code == 0)
+            await connection.close()
+        }
+    }
+
+    @Test("a client refuses to send invalid metadata: INVALID_ARGUMENT before anything is written")
+    func clientRefusesInvalidMetadata() async throws {
+        try await withServer { _, port in
+            try await withClient(port: port) { client in
+                let interop = InteropService.Client(transport: client)
+                var metadata = Metadata()
+                metadata.append("x-note", "line one\nline two")
+                let error = await expectRPCError(.invalidArgument) {
+                    try await interop.emptyCall(InteropEmpty(), options: CallOptions(metadata: metadata))
+                }
+                #expect(error?.message.contains("x-note") == true)
+                // The client is fine afterwards.
+                _ = try await interop.emptyCall(InteropEmpty())
+            }
+        }
+    }
+
     @Test("an error that is not a status becomes INTERNAL with a generic message")
     func nonStatusError() async throws {
         let echo = ScriptedEcho { _, _ in throw SecretFailure() }

@@ -229,3 +229,33 @@ def test_over_limit_request_frame_raw(small_frame_server):
         assert by_kind[("response", 2)].header.response.code == StatusCode.OK
     finally:
         peer.close()
+
+
+# --- request metadata (section 3) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("key,text,binary", [
+    ("X-Upper", "v", None),
+    ("bad key", "v", None),
+    ("", "v", None),
+    ("k" * 65, "v", None),
+    ("trace-bin", "text under a -bin key", None),
+    ("x-plain", None, b"\x00\x01"),
+    ("x-injected", "a\r\nauthorization: Bearer x", None),
+    ("x-big", "a" * 8193, None),
+])
+def test_invalid_request_metadata_is_invalid_argument_and_the_connection_goes_on(peer, key, text, binary):
+    entry = frame_pb2.MetadataEntry(key=key)
+    if binary is not None:
+        entry.binary = binary
+    else:
+        entry.text = text
+    peer.send(framing.CLIENT_PREFACE + framing.request_frame(1, EMPTY_CALL, metadata=[entry])
+              + framing.request_frame(2, EMPTY_CALL))
+    assert isinstance(peer.next_event(), framing.Preface)
+    frames = [peer.next_frame(), peer.next_frame()]
+    by_id = {f.header.response.call_id: f.header.response for f in frames if f is not None and f.kind == "response"}
+    assert set(by_id) == {1, 2}, f"received: {hexdump(bytes(peer.received))}"
+    assert by_id[1].code == StatusCode.INVALID_ARGUMENT
+    assert "metadata" in by_id[1].status_message
+    assert by_id[2].code == StatusCode.OK

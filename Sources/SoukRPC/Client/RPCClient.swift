@@ -161,6 +161,9 @@ public final class RPCClient: ClientTransport, Sendable {
         }
         let payload = try Self.serialize(request, method: method)
         let metadata = options.outgoingMetadata()
+        if !metadata.isEmpty, let problem = metadata.violation {
+            throw RPCError(.invalidArgument, "the metadata of this call to \(method.fullName) is invalid: \(problem)")
+        }
         var attempt = 0
         while true {
             attempt += 1

@@ -290,7 +290,7 @@ enum FrameHeaderCodec {
 
     private static func readMetadataEntry(_ reader: inout ProtoReader, into metadata: inout Metadata) throws(ProtoWireError) {
         var key = ""
-        var value = Metadata.Value.text("")
+        var value: Metadata.Value?
         while let (number, wireType) = try reader.readTag() {
             switch number {
             case 1:
@@ -306,7 +306,8 @@ enum FrameHeaderCodec {
                 try reader.skip(wireType: wireType)
             }
         }
-        metadata.append(key, value)
+        // Neither text nor binary set: the empty value of the kind the key calls for.
+        metadata.appendReceived(key, value ?? (key.hasSuffix("-bin") ? .binary([]) : .text("")))
     }
 }
 

@@ -185,6 +185,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
             return
         }
+        if !head.metadata.isEmpty, let problem = head.metadata.violation {
+            answer(callID, RPCError(.invalidArgument, "the request metadata of \(head.methodName) is invalid: \(problem)"))
+            return
+        }
         let request: any ProtoMessage
         do {
             request = try payload.withUnsafeReadableBytes { bytes throws(RPCError) in try served.method.decodeRequest(bytes) }
@@ -204,7 +208,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let completions = self.completions
         let loopBound = self.loopBound
         let eventLoop = self.eventLoop
-        let task = Task(executorPreference: executor) {
+        let serve: @Sendable () async -> Void = {
             let outcome: Result<any ProtoMessage, RPCError>
             do {
                 outcome = .success(try await served.invoke(request, context))
@@ -223,6 +227,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 eventLoop.execute { loopBound.value.drainCompletions() }
             }
         }
+        // A nil preference still costs the task an allocation: ask for none then.
+        let task = executor.map { Task(executorPreference: $0, operation: serve) } ?? Task(operation: serve)
         var call = ActiveCall(task: task)
         if let timeout {
             call.deadlineTimer = eventLoop.scheduleTask(in: timeout) { loopBound.value.deadlinePassed(callID, after: timeout) }
