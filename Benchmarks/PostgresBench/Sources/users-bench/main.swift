@@ -4,7 +4,7 @@
 // 1. Makes two key pairs with `souk keys new` and starts `souk users` (this executable runs
 //    the real command when its first argument is `souk`) on a free port, against the users
 //    database of the local cluster.
-// 2. Creates USERS accounts (or reuses them from an earlier run) and signs each in with
+// 2. Creates USERS accounts (deleted again at the end) and signs each in with
 //    Authenticate, timing it: the cost of the password hash, reported with the parameters
 //    the stored hashes record.
 // 3. Runs GetCurrentUser from CONCURRENCY tasks over one RPCClient (CONNECTIONS connections)
@@ -146,6 +146,14 @@ do {
     await pool.shutdown()
 }
 
+/// Deletes this run's accounts, so that runs do not pile users up in the dev database.
+func deleteBenchUsers() async throws {
+    let pool = try PostgresPool(url: usersURL)
+    let pattern = "bench-\(runTag)-%@bench.souk.invalid"
+    try await pool.execute("DELETE FROM users WHERE email LIKE \(pattern)")
+    await pool.shutdown()
+}
+
 // 3. GetCurrentUser at CONCURRENCY in flight.
 struct Measurement: Sendable {
     var calls = 0
@@ -191,6 +199,7 @@ print(String(format: "GetCurrentUser: %.0f calls/s, p50 %.0f µs, p99 %.0f µs (
              rate, percentile(latencies, 0.50), percentile(latencies, 0.99), latencies.count))
 await client.close()
 stopServer()
+try await deleteBenchUsers()
 
 // 4. pgbench on the same server.
 let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
