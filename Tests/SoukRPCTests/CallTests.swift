@@ -167,6 +167,29 @@ struct CallTests {
         }
     }
 
+    @Test("callers on the client's event-loop executors make their calls there and resume on their own loop")
+    func callersOnClientEventLoops() async throws {
+        try await withServer { _, port in
+            try await withClient(port: port, configuration: .init(connectionsPerEndpoint: 4)) { client in
+                let interop = InteropService.Client(transport: client)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0 ..< 8 {
+                        let executor = client.eventLoopExecutor()
+                        group.addTask(executorPreference: executor) {
+                            for call in 0 ..< 25 {
+                                let payload = [UInt8(caller), UInt8(call)]
+                                let response = try await interop.unaryCall(simpleRequest(payload: payload))
+                                #expect(response.payload == payload)
+                                #expect(executor.eventLoop.inEventLoop, "the caller resumed off its event loop")
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
     @Test("a client refuses to send invalid metadata: INVALID_ARGUMENT before anything is written")
     func clientRefusesInvalidMetadata() async throws {
         try await withServer { _, port in

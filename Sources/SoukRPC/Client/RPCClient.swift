@@ -222,10 +222,11 @@ public final class RPCClient: ClientTransport, Sendable {
     private func connection(for method: MethodDescriptor) async throws(RPCError) -> ClientConnectionHandler {
         let start = nextSlot.add(1, ordering: .relaxed).oldValue
         let count = slots.count
-        if count > 1 {
+        // One thread-local read for the caller's loop, rather than one per slot.
+        if count > 1, let current = MultiThreadedEventLoopGroup.currentEventLoop {
             for offset in 0..<count {
                 let slot = slots[(start &+ offset) % count]
-                if slot.eventLoop.inEventLoop, let ready = slot.readyHandler { return ready }
+                if slot.eventLoop === current, let ready = slot.readyHandler { return ready }
             }
         }
         for offset in 0..<count {
