@@ -120,6 +120,12 @@ public struct TokenVerifier: Sendable {
     /// call's cost on a service whose clients send the same token call after call.
     public func verify(_ token: String, kind: TokenKind, now: UnixTime = .now) throws(AuthError) -> TokenClaims {
         let label = kind == .user ? "access token" : "service credential"
+        // A JWT is ASCII. Refusing anything else before the lookup also keeps the memory
+        // byte-exact: Swift compares strings by Unicode equivalence, under which a
+        // non-ASCII look-alike of a remembered token would otherwise match it.
+        guard token.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw .invalidToken("the \(label) is not a well-formed JWT")
+        }
         let claims: TokenClaims
         if let cached = verified.claims(of: token) {
             claims = cached

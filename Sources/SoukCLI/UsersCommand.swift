@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 import SoukAuth
@@ -97,19 +100,33 @@ public struct KeysCommand: AsyncParsableCommand {
             print("wrote \(signingKeyOut) and \(publicKeyOut) for key \(id)")
         }
 
-        /// Writes the signing key (mode 600) and appends its public key line.
+        /// Writes the signing key to a new file, created with mode 600 (never overwriting
+        /// one), and appends its public key line to `publicKeyOut`.
         static func write(_ key: SigningKey, signingKeyOut: String, publicKeyOut: String) throws {
-            guard FileManager.default.createFile(atPath: signingKeyOut, contents: Data(key.fileContents.utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
+            let descriptor = open(signingKeyOut, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            guard descriptor >= 0 else {
+                throw ValidationError(errno == EEXIST
+                    ? "\(signingKeyOut) exists: a signing key is never overwritten; remove it first to replace it"
+                    : "cannot write \(signingKeyOut): \(String(cString: strerror(errno)))")
+            }
+            let contents = Array(key.fileContents.utf8)
+            let written = contents.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            let closed = close(descriptor)
+            guard written == contents.count, closed == 0 else {
+                unlink(signingKeyOut)
                 throw ValidationError("cannot write \(signingKeyOut)")
             }
-            let line = Data(key.verificationKey.fileLine.utf8)
-            if let handle = FileHandle(forWritingAtPath: publicKeyOut) {
+            try appendPublicKey(key.verificationKey, to: publicKeyOut)
+        }
+
+        static func appendPublicKey(_ key: VerificationKey, to path: String) throws {
+            let line = Data(key.fileLine.utf8)
+            if let handle = FileHandle(forWritingAtPath: path) {
                 handle.seekToEndOfFile()
                 handle.write(line)
                 handle.closeFile()
-            } else if !FileManager.default.createFile(atPath: publicKeyOut, contents: line) {
-                throw ValidationError("cannot write \(publicKeyOut)")
+            } else if !FileManager.default.createFile(atPath: path, contents: line) {
+                throw ValidationError("cannot write \(path)")
             }
         }
     }
@@ -145,7 +162,12 @@ public struct KeysCommand: AsyncParsableCommand {
                 if manager.fileExists(atPath: signing) {
                     // Kept, but checked: a damaged key is better found now than at the first call.
                     let key = try SigningKey(fileContents: try UsersCommand.read(signing))
-                    let trusted = try VerificationKey.keys(fromFileContents: (try? UsersCommand.read(verifying)) ?? "")
+                    guard manager.fileExists(atPath: verifying) else {
+                        try New.appendPublicKey(key.verificationKey, to: verifying)
+                        print("kept \(signing) (key \(key.id)); wrote its missing public key to \(verifying)")
+                        continue
+                    }
+                    let trusted = try VerificationKey.keys(fromFileContents: try UsersCommand.read(verifying))
                     if !trusted.contains(key.verificationKey) {
                         throw ValidationError("\(verifying) does not hold the public key of \(signing); remove both to make a new pair")
                     }
@@ -153,8 +175,8 @@ public struct KeysCommand: AsyncParsableCommand {
                     continue
                 }
                 // A key id with the date, so that a later key can be told apart from this one.
+                // An existing public key file is appended to, not replaced: it may trust other keys.
                 let id = "\(idPrefix)-\(Int(Date().timeIntervalSince1970))"
-                try? manager.removeItem(atPath: verifying)
                 try New.write(try SigningKey.generate(id: id), signingKeyOut: signing, publicKeyOut: verifying)
                 print("wrote \(signing) and \(verifying) (key \(id))")
             }

@@ -25,9 +25,10 @@ public struct InProcessTransport: ClientTransport {
             throw RPCError(.invalidArgument, "the request could not be encoded: \(error.message)")
         }
         let method = try router.method(named: descriptor.fullName)
+        let metadata = try options.checkedOutgoingMetadata(for: descriptor)
         let decoded = try requestBytes.withUnsafeBytes { bytes throws(RPCError) in try method.decodeRequest(bytes) }
         let context = ServerContext(method: method.descriptor, deadline: options.deadline(),
-                                    metadata: options.outgoingMetadata(), peer: "in-process")
+                                    metadata: metadata, peer: "in-process")
         let response = try await Deadline.run(until: context.deadline, method: descriptor) {
             try await method.serve(decoded, context: context)
         }
@@ -40,6 +41,16 @@ public struct InProcessTransport: ClientTransport {
 }
 
 extension CallOptions {
+    /// ``outgoingMetadata()``, refused with INVALID_ARGUMENT when an entry breaks the
+    /// protocol's rules (see ``Metadata/violation``), before anything is sent.
+    public func checkedOutgoingMetadata(for method: MethodDescriptor) throws(RPCError) -> Metadata {
+        let metadata = outgoingMetadata()
+        if !metadata.isEmpty, let problem = metadata.violation {
+            throw RPCError(.invalidArgument, "the metadata of this call to \(method.fullName) is invalid: \(problem)")
+        }
+        return metadata
+    }
+
     /// The metadata a call sends: its own, plus the trace and request ids of the handler making it.
     public func outgoingMetadata() -> Metadata {
         var result = metadata

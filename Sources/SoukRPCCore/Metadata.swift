@@ -31,7 +31,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// Adds an entry as it came off the wire, its key unchanged (not lower-cased), so
     /// that ``violation`` can tell a peer that broke the rules.
-    public mutating func appendReceived(_ key: String, _ value: Value) {
+    package mutating func appendReceived(_ key: String, _ value: Value) {
         entries.append((key, value))
     }
 

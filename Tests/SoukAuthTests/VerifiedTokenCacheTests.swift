@@ -80,4 +80,33 @@ struct VerifiedTokenCacheTests {
         #expect(try verifier.verify(token, kind: .user, now: now) == claims)
         #expect(verifier.rememberedTokens == 0)
     }
+
+    @Test("a non-ASCII look-alike of a remembered token is refused, not matched by Unicode equivalence")
+    func unicodeLookAlike() throws {
+        let verifier = TokenVerifier(issuer: "souk-users", keys: [key.verificationKey])
+        var token = ""
+        var subject = 0
+        // A token holding a K, which the Kelvin sign U+212A is canonically equivalent to.
+        while !token.contains("K") {
+            subject += 1
+            token = issuer.issue(subject: "user-\(subject)", now: now).token
+        }
+        _ = try verifier.verify(token, kind: .user, now: now)
+        var scalars = String.UnicodeScalarView()
+        for scalar in token.unicodeScalars { scalars.append(scalar == "K" ? "\u{212A}" : scalar) }
+        let lookAlike = String(scalars)
+        #expect(lookAlike == token, "Swift equates the two strings")
+        let error = try #require(throws: AuthError.self) { try verifier.verify(lookAlike, kind: .user, now: now) }
+        #expect(error.message.contains("well-formed"))
+    }
+
+    @Test("a remembered token is still not valid before its issued-at time")
+    func notYetValidOnAHit() throws {
+        let verifier = TokenVerifier(issuer: "souk-users", keys: [key.verificationKey])
+        let (token, _) = issuer.issue(subject: "user-1", now: now)
+        _ = try verifier.verify(token, kind: .user, now: now)
+        #expect(throws: AuthError.self) {
+            try verifier.verify(token, kind: .user, now: UnixTime(seconds: now.seconds - 3600))
+        }
+    }
 }

@@ -79,4 +79,32 @@ struct KeysCommandTests {
             #expect(try read("\(dir)/users.key") == "not a key")
         }
     }
+
+    @Test("a missing public key file is written again from the kept signing key")
+    func missingPublicKey() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            let before = try read("\(dir)/users.pub")
+            try FileManager.default.removeItem(atPath: "\(dir)/users.pub")
+            try await run(["keys", "dev", "--dir", dir])
+            #expect(try read("\(dir)/users.pub") == before)
+        }
+    }
+
+    @Test("keys new never overwrites a signing key, and appends to an existing public key file")
+    func newNeverOverwrites() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try await run(["keys", "new", "first", "--signing-key-out", "\(dir)/a.key", "--public-key-out", "\(dir)/trusted.pub"])
+            let firstKey = try read("\(dir)/a.key")
+            let error = try await #require(throws: ValidationError.self) {
+                try await run(["keys", "new", "second", "--signing-key-out", "\(dir)/a.key", "--public-key-out", "\(dir)/trusted.pub"])
+            }
+            #expect(error.message.contains("never overwritten"))
+            #expect(try read("\(dir)/a.key") == firstKey)
+            try await run(["keys", "new", "third", "--signing-key-out", "\(dir)/b.key", "--public-key-out", "\(dir)/trusted.pub"])
+            let trusted = try VerificationKey.keys(fromFileContents: try read("\(dir)/trusted.pub"))
+            #expect(trusted.map(\.id) == ["first", "third"])
+        }
+    }
 }

@@ -25,6 +25,22 @@ struct InProcessCallTests {
         #expect(observed.onlyContext?.peer == "in-process")
     }
 
+    @Test("metadata that breaks the protocol's rules is INVALID_ARGUMENT in process too, and reaches no handler")
+    func invalidMetadata() async throws {
+        var metadata = Metadata()
+        metadata.append("x-note", "two\nlines")
+        await #expect(throws: RPCError.self) {
+            do {
+                _ = try await echo.echo(Samples.echoRequest(), options: CallOptions(metadata: metadata))
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains("x-note"))
+                throw error
+            }
+        }
+        #expect(observed.onlyContext == nil)
+    }
+
     @Test("GetEcho delivers path, query and repeated fields to the handler")
     func getEchoRoundTrip() async throws {
         var request = GetEchoRequest()

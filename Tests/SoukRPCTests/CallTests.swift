@@ -200,6 +200,8 @@ struct CallTests {
                 let error = await expectRPCError(.invalidArgument) {
                     try await interop.emptyCall(InteropEmpty(), options: CallOptions(metadata: metadata))
                 }
+                // The client's own message: the server would have said "the request metadata of …".
+                #expect(error?.message.hasPrefix("the metadata of this call to /souk.test.v1.InteropService/EmptyCall is invalid") == true)
                 #expect(error?.message.contains("x-note") == true)
                 // The client is fine afterwards.
                 _ = try await interop.emptyCall(InteropEmpty())

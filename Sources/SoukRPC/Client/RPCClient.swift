@@ -160,10 +160,7 @@ public final class RPCClient: ClientTransport, Sendable {
             throw RPCError(.deadlineExceeded, "the deadline of \(method.fullName) passed before the call started")
         }
         let payload = try Self.serialize(request, method: method)
-        let metadata = options.outgoingMetadata()
-        if !metadata.isEmpty, let problem = metadata.violation {
-            throw RPCError(.invalidArgument, "the metadata of this call to \(method.fullName) is invalid: \(problem)")
-        }
+        let metadata = try options.checkedOutgoingMetadata(for: method)
         var attempt = 0
         while true {
             attempt += 1

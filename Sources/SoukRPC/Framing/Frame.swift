@@ -238,7 +238,7 @@ enum FrameHeaderCodec {
             case 4:
                 try reader.expect(wireType, 2, field: "souk.rpc.v1.RequestHeader.metadata")
                 var inner = ProtoReader(reader.bytes, range: try reader.readLengthDelimited())
-                try readMetadataEntry(&inner, into: &head.metadata)
+                try readMetadataEntry(&inner, into: &head.metadata, verbatim: true)
             default:
                 try reader.skip(wireType: wireType)
             }
@@ -263,7 +263,7 @@ enum FrameHeaderCodec {
             case 5:
                 try reader.expect(wireType, 2, field: "souk.rpc.v1.ResponseHeader.trailing_metadata")
                 var inner = ProtoReader(reader.bytes, range: try reader.readLengthDelimited())
-                try readMetadataEntry(&inner, into: &head.metadata)
+                try readMetadataEntry(&inner, into: &head.metadata, verbatim: false)
             default:
                 try reader.skip(wireType: wireType)
             }
@@ -288,7 +288,11 @@ enum FrameHeaderCodec {
         }
     }
 
-    private static func readMetadataEntry(_ reader: inout ProtoReader, into metadata: inout Metadata) throws(ProtoWireError) {
+    /// `verbatim`: keep the key as sent (request metadata, which the server checks and
+    /// refuses when it breaks the rules); else lower-case it (trailing metadata, which a
+    /// client only looks up).
+    private static func readMetadataEntry(_ reader: inout ProtoReader, into metadata: inout Metadata,
+                                          verbatim: Bool) throws(ProtoWireError) {
         var key = ""
         var value: Metadata.Value?
         while let (number, wireType) = try reader.readTag() {
@@ -307,7 +311,12 @@ enum FrameHeaderCodec {
             }
         }
         // Neither text nor binary set: the empty value of the kind the key calls for.
-        metadata.appendReceived(key, value ?? (key.hasSuffix("-bin") ? .binary([]) : .text("")))
+        let entry = value ?? (key.hasSuffix("-bin") ? .binary([]) : .text(""))
+        if verbatim {
+            metadata.appendReceived(key, entry)
+        } else {
+            metadata.append(key, entry)
+        }
     }
 }
 
