@@ -45,7 +45,7 @@ extension CallOptions {
     /// protocol's rules (see ``Metadata/violation``), before anything is sent.
     public func checkedOutgoingMetadata(for method: MethodDescriptor) throws(RPCError) -> Metadata {
         let metadata = outgoingMetadata()
-        if !metadata.isEmpty, let problem = metadata.violation {
+        if let problem = metadata.violation {
             throw RPCError(.invalidArgument, "the metadata of this call to \(method.fullName) is invalid: \(problem)")
         }
         return metadata

@@ -72,7 +72,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             throw refused
         }
         let emailKey = UserRules.normalizedEmail(request.email)
-        do {
+        return try await usingDatabase {
             if let until = try await repository.lockedUntil(emailKey: emailKey) {
                 throw throttled(until: until)
             }
@@ -103,24 +103,16 @@ public struct UsersServiceHandler: UsersService.Handler {
             response.expiresAtUnixMs = claims.expiresAt * 1000
             response.userId = user.message.userId
             return response
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw databaseError(error)
         }
     }
 
     public func getCurrentUser(_ request: GetCurrentUserRequest, context: ServerContext) async throws -> User {
         let id = try authenticatedUser(context)
-        do {
+        return try await usingDatabase {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "the user of this access token no longer exists")
             }
             return user.message
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw databaseError(error)
         }
     }
 
@@ -139,15 +131,11 @@ public struct UsersServiceHandler: UsersService.Handler {
             violations.add("profile.full_name", problem)
         }
         try violations.throwIfAny()
-        do {
+        return try await usingDatabase {
             guard let user = try await repository.updateFullName(id: id, fullName: profile.fullName) else {
                 throw RPCError(.notFound, "the user of this access token no longer exists")
             }
             return user.message
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw databaseError(error)
         }
     }
 
@@ -162,17 +150,13 @@ public struct UsersServiceHandler: UsersService.Handler {
             violations.add("user_id", request.userId.isEmpty ? "is required" : "must be a user id (a UUID)")
             throw violations.error
         }
-        do {
+        return try await usingDatabase {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "no user has id \(request.userId)")
             }
             var response = GetUserResponse()
             response.user = user.message
             return response
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw databaseError(error)
         }
     }
 
@@ -209,5 +193,17 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     private func databaseError(_ error: any Error) -> RPCError {
         RPCError(postgres: error, logger: logger)
+    }
+
+    /// Runs `body`, which uses the database: its own statuses pass through, any other
+    /// error is the database failing (see ``databaseError(_:)``).
+    private func usingDatabase<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw databaseError(error)
+        }
     }
 }

@@ -91,30 +91,32 @@ public final class MetricsInterceptor: ServerInterceptor, ClientInterceptor {
     }
 
     private func counter(_ method: String, _ code: RPCStatusCode) -> Counter {
-        let key = Key(method: method, code: code)
-        return counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: "\(prefix)_calls_total", dimensions: [("method", method), ("code", code.name)], factory: factory)
-            counters[key] = counter
-            return counter
+        Self.cached(counters, Key(method: method, code: code)) {
+            Counter(label: "\(prefix)_calls_total", dimensions: [("method", method), ("code", code.name)], factory: factory)
         }
     }
 
     private func timer(_ method: String) -> Timer {
-        timers.withLock { timers in
-            if let timer = timers[method] { return timer }
-            let timer = Timer(label: "\(prefix)_call_duration_seconds", dimensions: [("method", method)], factory: factory)
-            timers[method] = timer
-            return timer
+        Self.cached(timers, method) {
+            Timer(label: "\(prefix)_call_duration_seconds", dimensions: [("method", method)], factory: factory)
         }
     }
 
     private func meter(_ method: String) -> Meter {
-        inFlight.withLock { meters in
-            if let meter = meters[method] { return meter }
-            let meter = Meter(label: "\(prefix)_calls_in_flight", dimensions: [("method", method)], factory: factory)
-            meters[method] = meter
-            return meter
+        Self.cached(inFlight, method) {
+            Meter(label: "\(prefix)_calls_in_flight", dimensions: [("method", method)], factory: factory)
+        }
+    }
+
+    /// The metric kept under `key`, made by `make` the first time it is asked for.
+    private static func cached<MetricKey: Hashable & Sendable, Metric: Sendable>(
+        _ cache: borrowing Mutex<[MetricKey: Metric]>, _ key: MetricKey, make: () -> Metric
+    ) -> Metric {
+        cache.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let metric = make()
+            metrics[key] = metric
+            return metric
         }
     }
 

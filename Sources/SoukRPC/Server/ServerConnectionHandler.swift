@@ -185,7 +185,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
             return
         }
-        if !head.metadata.isEmpty, let problem = head.metadata.violation {
+        if let problem = head.metadata.violation {
             answer(callID, RPCError(.invalidArgument, "the request metadata of \(head.methodName) is invalid: \(problem)"))
             return
         }
