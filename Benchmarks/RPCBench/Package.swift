@@ -17,6 +17,7 @@ let package = Package(
     targets: [
         .target(name: "RPCBenchKit", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
         ]),
         .executableTarget(name: "rpcbench-server", dependencies: [

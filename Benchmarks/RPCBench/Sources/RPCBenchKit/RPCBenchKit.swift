@@ -3,6 +3,7 @@ import Glibc
 #endif
 import GRPCCore
 import NIOCore
+import NIOPosix
 
 /// What the bare-NIO and C echoes speak: a 4-byte big-endian length, then that many bytes.
 public struct LengthPrefixedFrameDecoder: NIOSingleStepByteToMessageDecoder {
@@ -59,6 +60,14 @@ public struct Options {
     public func string(_ name: String, _ fallback: String) -> String { values[name] ?? fallback }
     public func int(_ name: String, _ fallback: Int) -> Int { values[name].flatMap(Int.init) ?? fallback }
     public func double(_ name: String, _ fallback: Double) -> Double { values[name].flatMap(Double.init) ?? fallback }
+
+    /// `--executor nio` makes NIO's event loops Swift's global executor for this process
+    /// (NIO's opt-in "take over"), so that tasks and I/O share threads.
+    public func installExecutor() {
+        if string("executor", "default") == "nio" {
+            precondition(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
+        }
+    }
 }
 
 /// Latencies in nanoseconds, summarised as the driver's table wants them.

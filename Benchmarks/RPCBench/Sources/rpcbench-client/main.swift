@@ -18,11 +18,7 @@ import SoukRPCCore
 import TestContracts
 
 let options = Options(CommandLine.arguments)
-// `--executor nio` makes NIO's event loops Swift's global executor for this process
-// (NIO's opt-in "take over"), so that tasks and I/O share threads.
-if options.string("executor", "default") == "nio" {
-    precondition(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
-}
+options.installExecutor()
 let kind = options.string("kind", "souk")
 let port = options.int("port", 0)
 let concurrency = options.int("concurrency", 1)
