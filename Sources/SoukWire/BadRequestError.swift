@@ -17,9 +17,16 @@ public struct FieldViolations: Sendable {
 
     public var isEmpty: Bool { violations.isEmpty }
 
-    /// INVALID_ARGUMENT listing every violation in the message, and as `ErrorDetails` in the details.
+    /// Violations named in the message; the details carry them all.
+    public static let summarized = 10
+
+    /// INVALID_ARGUMENT naming the first ``summarized`` violations in the message (and
+    /// how many more there are), and every one as `ErrorDetails` in the details.
     public var error: RPCError {
-        let summary = violations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
+        var summary = violations.prefix(Self.summarized).map { "\($0.field): \($0.description)" }.joined(separator: "; ")
+        if violations.count > Self.summarized {
+            summary += "; and \(violations.count - Self.summarized) more (see the details)"
+        }
         var details = ErrorDetails()
         var badRequest = BadRequest()
         badRequest.fieldViolations = violations

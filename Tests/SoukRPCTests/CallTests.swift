@@ -349,26 +349,30 @@ struct CallTests {
         }
     }
 
-    @Test("a call id that does not increase is a protocol error: GOAWAY INVALID_ARGUMENT, then close")
+    @Test("a call id that does not increase is a protocol error: GOAWAY INVALID_ARGUMENT, the accepted call still answered, then close")
     func callIDMustIncrease() async throws {
         try await withServer { _, port in
             let connection = try await RawConnection.connect(port: port)
             try await connection.send(Preface.bytes)
-            try await connection.send(try Frames.request(id: 5, InteropEmpty(), method: InteropService.Methods.emptyCall))
-            try await connection.send(try Frames.request(id: 5, InteropEmpty(), method: InteropService.Methods.emptyCall))
+            var frames = try Frames.request(id: 5, simpleRequest(payload: [1], sleepMs: 100), method: InteropService.Methods.unaryCall)
+            var again = try Frames.request(id: 5, InteropEmpty(), method: InteropService.Methods.emptyCall)
+            frames.writeBuffer(&again)
+            try await connection.send(frames)
             try await connection.expectServerPreface()
-            var frames: [Frame] = []
+            var received: [Frame] = []
             while true {
                 guard let frame = try await within(5, "a frame", { try await connection.nextFrame() }) else { break }
-                frames.append(frame)
+                received.append(frame)
             }
-            guard case .goAway(let goAway)? = frames.last else {
-                Issue.record("expected GOAWAY last, got \(frames.map(\.kindName))")
+            // GOAWAY first: call 5 was accepted and is answered; then the server closes.
+            guard received.count == 2, case .goAway(let goAway) = received[0], case .response(let head, _) = received[1] else {
+                Issue.record("expected GOAWAY, then the answer to call 5; got \(received.map(\.kindName))")
                 return
             }
             #expect(goAway.code == RPCStatusCode.invalidArgument.rawValue)
             #expect(goAway.reason == "call_id 5 is not greater than the previous call_id 5")
             #expect(goAway.lastCallID == 5)
+            #expect(head.callID == 5 && head.code == 0)
             await connection.close()
         }
     }

@@ -130,9 +130,11 @@ final class RawConnection: @unchecked Sendable {
         self.iterator = stream.makeAsyncIterator()
     }
 
-    static func connect(port: Int) async throws -> RawConnection {
+    /// `reading: false` makes a peer that never reads what the server sends, until ``startReading()``.
+    static func connect(port: Int, reading: Bool = true) async throws -> RawConnection {
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: reading)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(continuation))
@@ -148,6 +150,16 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ buffer: ByteBuffer) async throws {
         try await channel.writeAndFlush(buffer)
+    }
+
+    /// Hands `buffer` to the socket without waiting for it to be written (the server may stop reading).
+    func sendWithoutWaiting(_ buffer: ByteBuffer) {
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    /// Starts reading, for a connection made with `reading: false`.
+    func startReading() async throws {
+        try await channel.setOption(.autoRead, value: true).get()
     }
 
     /// Reads until `count` bytes are buffered; nil at EOF.
@@ -185,6 +197,11 @@ final class RawConnection: @unchecked Sendable {
             guard var more = await iterator.next() else { return nil }
             buffer.writeBuffer(&more)
         }
+    }
+
+    /// Shuts the sending side only (TCP half-close); answers can still be read.
+    func closeOutput() async throws {
+        try await channel.close(mode: .output)
     }
 
     func close() async {

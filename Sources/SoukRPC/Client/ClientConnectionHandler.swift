@@ -148,6 +148,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         out = context.channel.allocator.buffer(capacity: 4096)
     }
 
+    /// A closed connection keeps no buffer and no reference to its pipeline (the
+    /// context would otherwise hold the handler and the handler the context).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        prefaceBytes = nil
+        out = ByteBuffer()
+        processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(limits: limits))
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         // Calls may follow at once: the server preface is checked when it arrives.
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)

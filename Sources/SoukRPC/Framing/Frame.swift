@@ -391,6 +391,12 @@ enum FrameWriter {
         writeMetadata(0x22, metadata, to: &buffer)
     }
 
+    /// The `frame_length` of a successful response (no message, details or metadata)
+    /// carrying `payloadSize` bytes: what the frame limit is compared with.
+    static func responseFrameLength(callID: UInt64, payloadSize: Int) -> Int {
+        4 + ProtoWriter.lengthDelimitedSize(ProtoWriter.varintFieldSize(callID) + ProtoWriter.varintFieldSize(0)) + payloadSize
+    }
+
     /// A response frame's prefixes and header; the caller writes `payloadSize` payload bytes next.
     static func writeResponseHeader(callID: UInt64, code: Int32, message: String, details: [UInt8], metadata: Metadata,
                                     payloadSize: Int, to buffer: inout ByteBuffer) {

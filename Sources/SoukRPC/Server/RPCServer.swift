@@ -35,6 +35,8 @@ public final class RPCServer: Service, Sendable {
         case eventLoop
     }
 
+    /// Every limit and timeout of a server. PROTOCOL.md's section 9 lists them with
+    /// their defaults and the `souk` flags that set them.
     public struct Configuration: Sendable {
         /// The address to listen on.
         public var host: String
@@ -46,15 +48,33 @@ public final class RPCServer: Service, Sendable {
         public var maxConcurrentCallsPerConnection: Int
         /// Connections beyond which a new one gets GOAWAY RESOURCE_EXHAUSTED.
         public var maxConnections: Int
-        /// A connection with no call in flight and no frame received for this long is
-        /// closed with GOAWAY `OK` "idle"; nil never closes idle connections.
+        /// Connections from one IP address beyond which a new one from it gets GOAWAY
+        /// RESOURCE_EXHAUSTED, so that one client cannot take every connection.
+        public var maxConnectionsPerPeer: Int
+        /// A connection with no call in flight, none started or ended for this long, is
+        /// closed with GOAWAY `OK` "idle"; nil never closes idle connections. Pings and
+        /// incomplete frames do not count as activity.
         public var idleTimeout: Duration?
-        /// How long in-flight calls may take to finish once a graceful shutdown began.
+        /// A client that has not sent its 8-byte preface by then is disconnected, without an answer.
+        public var prefaceTimeout: Duration
+        /// How long in-flight calls may take to finish once a GOAWAY was sent (graceful
+        /// shutdown, a protocol error, idleness) before the connection is closed anyway.
         public var shutdownGracePeriod: Duration
         /// How long a server keeps accepting calls after a graceful shutdown began, with
         /// its health NOT_SERVING, so that load balancers polling health stop sending
         /// calls before the GOAWAYs (Kubernetes' pre-stop delay). 0 by default.
         public var shutdownDelay: Duration
+        /// Bytes of answers a connection may have waiting unread by its peer; an answer
+        /// past it is replaced by RESOURCE_EXHAUSTED. (Reading from a peer stops long
+        /// before, at the channel's 64 KiB high-water mark; this bounds the answers of
+        /// calls that were already running.)
+        public var maxUnsentBytesPerConnection: Int
+        /// The same bound over all connections together.
+        public var maxUnsentBytes: Int
+        /// Bytes of incomplete frames held over all connections (each may hold 64 KiB
+        /// uncounted); a connection whose frame would pass it is closed with GOAWAY
+        /// RESOURCE_EXHAUSTED.
+        public var maxIncompleteFrameBytes: Int
         /// Where handlers run.
         public var handlerExecution: HandlerExecution
         /// Interceptors around every call, the first outermost.
@@ -62,17 +82,26 @@ public final class RPCServer: Service, Sendable {
 
         public init(host: String = "127.0.0.1", port: Int = 0, limits: FrameLimits = .default,
                     maxConcurrentCallsPerConnection: Int = 1024, maxConnections: Int = 10_000,
-                    idleTimeout: Duration? = .seconds(300), shutdownGracePeriod: Duration = .seconds(10),
-                    shutdownDelay: Duration = .zero, handlerExecution: HandlerExecution = .globalPool,
+                    maxConnectionsPerPeer: Int = 256,
+                    idleTimeout: Duration? = .seconds(300), prefaceTimeout: Duration = .seconds(10),
+                    shutdownGracePeriod: Duration = .seconds(10), shutdownDelay: Duration = .zero,
+                    maxUnsentBytesPerConnection: Int = 16 * 1024 * 1024, maxUnsentBytes: Int = 256 * 1024 * 1024,
+                    maxIncompleteFrameBytes: Int = 256 * 1024 * 1024,
+                    handlerExecution: HandlerExecution = .globalPool,
                     interceptors: [any ServerInterceptor] = []) {
             self.host = host
             self.port = port
             self.limits = limits
             self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
             self.maxConnections = maxConnections
+            self.maxConnectionsPerPeer = maxConnectionsPerPeer
             self.idleTimeout = idleTimeout
+            self.prefaceTimeout = prefaceTimeout
             self.shutdownGracePeriod = shutdownGracePeriod
             self.shutdownDelay = shutdownDelay
+            self.maxUnsentBytesPerConnection = maxUnsentBytesPerConnection
+            self.maxUnsentBytes = maxUnsentBytes
+            self.maxIncompleteFrameBytes = maxIncompleteFrameBytes
             self.handlerExecution = handlerExecution
             self.interceptors = interceptors
         }
@@ -129,6 +158,8 @@ public final class RPCServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                // A client that shuts its sending side still gets the answers to its calls.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try core.initialize(channel)
@@ -213,7 +244,8 @@ struct ServedMethod: Sendable {
 }
 
 /// What every connection of a server shares: the method table, configuration,
-/// logger, and the registry of open connections (for limits and shutdown).
+/// logger, the registry of open connections (for limits and shutdown), the byte
+/// budgets and the per-loop sweepers.
 final class ServerCore: Sendable {
     let configuration: RPCServer.Configuration
     let logger: Logger
@@ -222,19 +254,26 @@ final class ServerCore: Sendable {
     /// slice of the received frame, is looked up without making a String.
     let methods: [ByteBuffer: ServedMethod]
     let health: HealthProvider
+    let budgets = ServerBudgets()
+    private let protocolErrors: ProtocolErrorReporter
+    private let sweepInterval: TimeAmount
 
     private struct Connections {
         var channels: [ObjectIdentifier: any Channel] = [:]
+        var perPeer: [String: Int] = [:]
         var draining = false
         var onAllClosed: [@Sendable () -> Void] = []
     }
 
     private let connections = Mutex(Connections())
+    private let sweepers = Mutex<[ObjectIdentifier: ConnectionSweeper]>([:])
 
     init(services: [any RPCService], health: HealthProvider, configuration: RPCServer.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.health = health
+        self.protocolErrors = ProtocolErrorReporter(logger: logger)
+        self.sweepInterval = ConnectionSweeper.interval(for: configuration)
         let router = RPCRouter(services: services)
         self.router = router
         var methods: [ByteBuffer: ServedMethod] = [:]
@@ -254,33 +293,62 @@ final class ServerCore: Sendable {
         self.methods = methods
     }
 
-    /// Sets up a new connection's pipeline, or refuses it when over the limit.
+    /// Sets up a new connection's pipeline, or refuses it when over a limit.
     func initialize(_ channel: any Channel) throws {
         let id = ObjectIdentifier(channel)
-        let accepted = connections.withLock { connections -> Bool in
-            if connections.draining || connections.channels.count >= configuration.maxConnections { return false }
+        let peerAddress = channel.remoteAddress?.ipAddress
+        let refusal = connections.withLock { connections -> String? in
+            if connections.draining || connections.channels.count >= configuration.maxConnections {
+                return "too many connections: this server accepts \(configuration.maxConnections)"
+            }
+            if let peerAddress {
+                let count = connections.perPeer[peerAddress, default: 0]
+                if count >= configuration.maxConnectionsPerPeer {
+                    return "too many connections from \(peerAddress): this server accepts \(configuration.maxConnectionsPerPeer) from one address"
+                }
+                connections.perPeer[peerAddress] = count + 1
+            }
             connections.channels[id] = channel
-            return true
+            return nil
         }
-        if !accepted {
-            try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(limit: configuration.maxConnections))
+        if let refusal {
+            try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(reason: refusal))
             return
         }
-        channel.closeFuture.whenComplete { _ in self.remove(id) }
+        channel.closeFuture.whenComplete { _ in self.remove(id, peerAddress: peerAddress) }
         try channel.pipeline.syncOperations.addHandlers([
             ServerPrefaceHandler(),
-            ServerConnectionHandler(core: self, eventLoop: channel.eventLoop),
+            ServerConnectionHandler(core: self, eventLoop: channel.eventLoop, peerAddress: peerAddress),
         ])
     }
 
-    private func remove(_ id: ObjectIdentifier) {
+    private func remove(_ id: ObjectIdentifier, peerAddress: String?) {
         let callbacks = connections.withLock { connections -> [@Sendable () -> Void] in
             connections.channels[id] = nil
+            if let peerAddress, let count = connections.perPeer[peerAddress] {
+                connections.perPeer[peerAddress] = count > 1 ? count - 1 : nil
+            }
             guard connections.draining, connections.channels.isEmpty else { return [] }
             defer { connections.onAllClosed = [] }
             return connections.onAllClosed
         }
         for callback in callbacks { callback() }
+    }
+
+    /// The sweeper of `eventLoop`'s connections, made on first use.
+    func sweeper(for eventLoop: any EventLoop) -> ConnectionSweeper {
+        sweepers.withLock { sweepers in
+            let key = ObjectIdentifier(eventLoop)
+            if let sweeper = sweepers[key] { return sweeper }
+            let sweeper = ConnectionSweeper(eventLoop: eventLoop, interval: sweepInterval)
+            sweepers[key] = sweeper
+            return sweeper
+        }
+    }
+
+    /// Counts a protocol error and logs it, at most a few lines a second for the whole server.
+    func protocolErrorObserved(_ error: FramingError, peer: String) {
+        protocolErrors.report(error, peer: peer)
     }
 
     /// Calls `body` once the listener is closed and no connection is left.

@@ -4,16 +4,26 @@ import SoukProtobuf
 import SoukRPCCore
 import Synchronization
 
-/// Serves the calls of one connection after its preface: owns the call table
-/// (call id → handler task), enforces the limits, answers pings, cancels, and
-/// drains with GOAWAY.
+/// Serves the calls of one connection: owns the call table (call id → handler
+/// task), enforces the limits, answers pings and cancels, applies backpressure,
+/// and drains with GOAWAY.
 ///
 /// Everything here runs on the connection's event loop. Requests are decoded
 /// on the loop straight from the received bytes; each handler runs in its own
 /// task; answers come back through a queue that is drained once per loop tick,
 /// so that many answers leave in one buffer and one `writev`.
-final class ServerConnectionHandler: ChannelInboundHandler {
+///
+/// Backpressure: while the channel is not writable (its unsent bytes passed the
+/// high-water mark), no further frame is taken from the input and no read is
+/// asked of the socket, so a peer that does not read its answers stops being
+/// read from; it resumes once the answers drain below the low-water mark.
+///
+/// Timers: there are none per connection. The loop's ``ConnectionSweeper`` calls
+/// ``sweep(now:)`` a few times a second and the connection checks its preface,
+/// idle and drain clocks there, so accepting and closing cost O(1).
+final class ServerConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// The user event that starts a graceful drain of the connection.
@@ -24,32 +34,57 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         var deadlineTimer: Scheduled<Void>?
     }
 
-    private enum State { case open, draining, closed }
+    private enum State {
+        case open
+        /// GOAWAY sent: accepted calls are still answered until `closeDeadline`.
+        case draining
+        case closed
+    }
 
     private let core: ServerCore
     private let eventLoop: any EventLoop
     private let executor: (any TaskExecutor)?
-    private var processor: NIOSingleStepByteToMessageProcessor<FrameDecoder>
-    private let completions = CompletionQueue()
-    /// The drained queue's storage, kept to reuse its capacity.
-    private var completed: [CompletionQueue.Item] = []
+    private var decoder: FrameDecoder
+    /// Received bytes not yet cut into frames: an incomplete frame, or frames held
+    /// back while the channel is not writable.
+    private var inbound = ByteBuffer()
+    /// Bytes of `inbound` counted against the server's budget for incomplete frames.
+    private var inboundReserved = 0
+    /// Unsent answer bytes counted against the server's budget for them.
+    private var outboundReserved = 0
 
     private var calls: [UInt64: ActiveCall] = [:]
     private var highestCallID: UInt64 = 0
     private var lastAcceptedCallID: UInt64 = 0
     private var state = State.open
+    /// After a protocol error: received bytes are dropped unread.
+    private var discardingInput = false
+    /// The peer shut its sending side: answer what was accepted, then close.
+    private var inputClosed = false
+    /// A `read` the pipeline asked for while the channel was not writable.
+    private var readPending = false
     private var context: ChannelHandlerContext?
     private var out: ByteBuffer
-    private var lastActivity = NIODeadline.now()
-    private var idleTimer: Scheduled<Void>?
-    private var graceTimer: Scheduled<Void>?
     private var peer = "unknown"
+    /// The peer's IP address, which the per-client connection limit counts.
+    let peerAddress: String?
 
-    init(core: ServerCore, eventLoop: any EventLoop) {
+    // Clocks the sweep reads.
+    private let connectedAt = NIODeadline.now()
+    private var prefaceAnswered = false
+    /// When the connection last had a call start or end; idle is measured from it.
+    private var lastCallActivity = NIODeadline.now()
+    /// Calls started or ended since the last sweep: the sweep moves `lastCallActivity`
+    /// then, so the hot path reads no clock.
+    private var callActivitySinceSweep = false
+    private var closeDeadline: NIODeadline?
+
+    init(core: ServerCore, eventLoop: any EventLoop, peerAddress: String?) {
         self.core = core
         self.eventLoop = eventLoop
+        self.peerAddress = peerAddress
         self.executor = core.configuration.handlerExecution == .eventLoop ? EventLoopTaskExecutor(eventLoop: eventLoop) : nil
-        self.processor = NIOSingleStepByteToMessageProcessor(FrameDecoder(limits: core.configuration.limits))
+        self.decoder = FrameDecoder(limits: core.configuration.limits)
         self.out = ByteBuffer()
     }
 
@@ -60,36 +95,28 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         out = context.channel.allocator.buffer(capacity: 4096)
-        if context.channel.isActive { connectionStarted(context: context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        connectionStarted(context: context)
-        context.fireChannelActive()
-    }
-
-    private var started = false
-    private func connectionStarted(context: ChannelHandlerContext) {
-        guard !started else { return }
-        started = true
         if let address = context.channel.remoteAddress {
             peer = "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         }
-        lastActivity = .now()
+        core.sweeper(for: eventLoop).add(self)
+    }
+
+    /// Lets go of everything the connection held: a closed connection keeps no
+    /// buffer, no call and no reference to its pipeline.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        release()
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard state != .closed else { return }
-        lastActivity = .now()
-        do {
-            try processor.process(buffer: unwrapInboundIn(data)) { frame in
-                try self.handle(frame)
-            }
-        } catch let error as FramingError {
-            protocolError(error)
-        } catch {
-            protocolError(FramingError(.invalidArgument, "\(error)"))
+        guard state != .closed, !discardingInput else { return }
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound.writeBuffer(&bytes)
         }
+        processInbound()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -100,22 +127,44 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // A connection that ended mid-frame is no error worth a GOAWAY: the peer is gone.
         state = .closed
-        idleTimer?.cancel()
-        graceTimer?.cancel()
-        for call in calls.values {
-            call.task.cancel()
-            call.deadlineTimer?.cancel()
-        }
-        calls.removeAll()
+        release()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            // At most the low-water mark is left unsent: the peer reads again.
+            reserveOutbound(0)
+            processInbound()
+            flush()
+            if readPending, state != .closed {
+                readPending = false
+                context.read()
+            }
+            closeIfDone()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Holds reads back while the peer is not reading its answers (see the type's documentation).
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable || discardingInput {
+            context.read()
+        } else {
+            readPending = true
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Drain {
-            drain()
+            // Before the server preface nothing may be sent: such a connection just closes.
+            if prefaceAnswered { drain(code: .unavailable, reason: "shutting down") } else { close() }
         } else if event is ServerPrefaceHandler.PrefaceAnswered {
-            lastActivity = .now()
-            scheduleIdleCheck(after: core.configuration.idleTimeout.map(TimeAmount.init))
+            prefaceAnswered = true
+            lastCallActivity = .now()
+        } else if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            if !prefaceAnswered { close() } else { closeIfDone() }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -128,8 +177,31 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     // MARK: Frames
 
+    /// Cuts and handles the frames in `inbound` while the channel can take answers.
+    private func processInbound() {
+        guard let context else { return }
+        while state != .closed, !discardingInput, context.channel.isWritable {
+            do {
+                guard let frame = try decoder.decodeFrame(&inbound) else { break }
+                try handle(frame)
+            } catch {
+                protocolError(error)
+                return
+            }
+            // A burst of small answers (errors, pongs) goes out before more is read, so
+            // that writability reflects it.
+            if out.readableBytes >= Self.flushBytes { flush() }
+        }
+        if inbound.readableBytes == 0 {
+            // Never keep the storage of a large frame, or a received buffer, between reads.
+            inbound = Self.noBytes
+        } else if inbound.readerIndex > 64 * 1024 && inbound.readerIndex > inbound.readableBytes {
+            inbound.discardReadBytes()
+        }
+        reserveInbound()
+    }
+
     private func handle(_ frame: Frame) throws(FramingError) {
-        guard state != .closed else { return }
         switch frame {
         case .request(let head, let payload):
             if try accept(head) { start(head, payload: payload) }
@@ -142,7 +214,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             if let call = calls.removeValue(forKey: callID) {
                 call.task.cancel()
                 call.deadlineTimer?.cancel()
-                closeIfDrained()
+                callEnded()
             }
         case .ping(let payload):
             FrameWriter.writePong(payload, to: &out)
@@ -166,6 +238,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         highestCallID = head.callID
         guard state == .open else { return false }
         lastAcceptedCallID = head.callID
+        callActivitySinceSweep = true
         if calls.count >= core.configuration.maxConcurrentCallsPerConnection {
             answer(head.callID, RPCError(.resourceExhausted,
                 "too many calls in flight on this connection: the limit is \(core.configuration.maxConcurrentCallsPerConnection)"))
@@ -238,6 +311,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     // MARK: Answers
 
+    private let completions = CompletionQueue()
+    /// The drained queue's storage, kept to reuse its capacity.
+    private var completed: [CompletionQueue.Item] = []
     /// Answers waiting in `out` for a flush.
     private var unflushedAnswers = 0
     private var flushScheduled = false
@@ -245,15 +321,16 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// loop tick: a burst of answers then leaves in a few chunks, so that the peer
     /// starts on the first while this side still works on the rest.
     private static let flushEvery = 16
+    /// Bytes in `out` after which it is flushed at once.
+    private static let flushBytes = 64 * 1024
+    private static let noBytes = ByteBuffer()
 
     /// Ends a call whose handler ran on this event loop.
     func complete(_ callID: UInt64, _ outcome: Result<any ProtoMessage, RPCError>) {
         guard let call = calls.removeValue(forKey: callID) else { return }  // cancelled or timed out
         call.deadlineTimer?.cancel()
-        switch outcome {
-        case .success(let response): answer(callID, response)
-        case .failure(let error): answer(callID, error)
-        }
+        answer(callID, outcome)
+        callEnded()
         unflushedAnswers += 1
         if unflushedAnswers >= Self.flushEvery {
             flush()
@@ -263,9 +340,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             eventLoop.execute {
                 let handler = loopBound.value
                 handler.flushScheduled = false
-                handler.lastActivity = .now()
                 handler.flush()
-                handler.closeIfDrained()
+                handler.closeIfDone()
             }
         }
     }
@@ -275,15 +351,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         for item in completed {
             guard let call = calls.removeValue(forKey: item.callID) else { continue }  // cancelled or timed out
             call.deadlineTimer?.cancel()
-            switch item.outcome {
-            case .success(let response): answer(item.callID, response)
-            case .failure(let error): answer(item.callID, error)
-            }
+            answer(item.callID, item.outcome)
         }
         completed.removeAll(keepingCapacity: true)
-        lastActivity = .now()
+        callEnded()
         flush()
-        closeIfDrained()
+        closeIfDone()
     }
 
     private func deadlinePassed(_ callID: UInt64, after timeout: TimeAmount) {
@@ -291,21 +364,38 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         call.task.cancel()
         answer(callID, RPCError(.deadlineExceeded,
             "the deadline of \(timeout.nanoseconds / 1_000_000) ms passed before the handler answered"))
+        callEnded()
         flush()
-        closeIfDrained()
+        closeIfDone()
+    }
+
+    private func callEnded() {
+        callActivitySinceSweep = true
+    }
+
+    private func answer(_ callID: UInt64, _ outcome: Result<any ProtoMessage, RPCError>) {
+        switch outcome {
+        case .success(let response): answer(callID, response)
+        case .failure(let error): answer(callID, error)
+        }
     }
 
     private func answer(_ callID: UInt64, _ error: RPCError) {
-        FrameWriter.writeError(callID: callID, error, to: &out)
+        FrameWriter.writeError(callID: callID, error.boundedForWire(), to: &out)
     }
 
     private func answer(_ callID: UInt64, _ response: any ProtoMessage) {
         do {
             try response.withPacker { size, pack in
                 let limit = core.configuration.limits.maxFrameLength
-                if size > limit - 64 {
+                let frameLength = FrameWriter.responseFrameLength(callID: callID, payloadSize: size)
+                if frameLength > limit {
                     answer(callID, RPCError(.resourceExhausted,
-                        "the response of \(size) bytes exceeds the frame limit of \(limit) bytes"))
+                        "the response of \(size) bytes (a frame of \(frameLength) bytes) exceeds the frame limit of \(limit) bytes"))
+                    return
+                }
+                if let refusal = unsentAnswersRefusal(adding: frameLength) {
+                    answer(callID, refusal)
                     return
                 }
                 FrameWriter.writeResponseHeader(callID: callID, code: 0, message: "", details: [], metadata: Metadata(),
@@ -313,11 +403,28 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 if size > 0 {
                     out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { pack($0.baseAddress!) }
                 }
+                if out.readableBytes >= Self.flushBytes { flush() }
             }
         } catch {
             core.logger.error("a response could not be encoded", metadata: ["error": "\(error)"])
             answer(callID, RPCError(.internal, "the response could not be encoded"))
         }
+    }
+
+    /// RESOURCE_EXHAUSTED in place of an answer that would take the bytes waiting
+    /// for this peer, or for all peers, past their limit; nil when it fits.
+    private func unsentAnswersRefusal(adding bytes: Int) -> RPCError? {
+        let configuration = core.configuration
+        let waitingHere = outboundReserved + out.readableBytes
+        if waitingHere + bytes > configuration.maxUnsentBytesPerConnection {
+            return RPCError(.resourceExhausted,
+                "the answer of \(bytes) bytes was dropped: \(waitingHere) bytes of earlier answers on this connection are not read yet (the limit is \(configuration.maxUnsentBytesPerConnection))")
+        }
+        if core.budgets.unsentBytes + bytes > configuration.maxUnsentBytes {
+            return RPCError(.resourceExhausted,
+                "the answer of \(bytes) bytes was dropped: the server holds too many unread answers; read faster or retry later")
+        }
+        return nil
     }
 
     private func flush() {
@@ -330,47 +437,100 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         } else {
             out.clear()
         }
+        if !context.channel.isWritable {
+            // What the socket did not take now waits in the channel: count it.
+            let unsent = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+            reserveOutbound(unsent)
+        }
+    }
+
+    // MARK: Budgets
+
+    private func reserveOutbound(_ bytes: Int) {
+        guard bytes != outboundReserved else { return }
+        core.budgets.addUnsent(bytes - outboundReserved)
+        outboundReserved = bytes
+    }
+
+    /// Counts a large incomplete frame against the server's input budget; past the
+    /// budget the connection is refused, so that many peers each sending most of a
+    /// large frame cannot take the process's memory.
+    private func reserveInbound() {
+        let held = inbound.readableBytes > Self.freeInboundBytes ? inbound.capacity : 0
+        guard held != inboundReserved else { return }
+        if held > inboundReserved,
+           !core.budgets.reserveIncomplete(held - inboundReserved, limit: core.configuration.maxIncompleteFrameBytes) {
+            protocolError(FramingError(.resourceExhausted,
+                "the server holds too many incomplete frames (\(core.configuration.maxIncompleteFrameBytes) bytes across all connections); send the frame again later"))
+            return
+        }
+        if held < inboundReserved { core.budgets.releaseIncomplete(inboundReserved - held) }
+        inboundReserved = held
+    }
+
+    /// Incomplete frames up to this size are not counted: every connection may hold one.
+    private static let freeInboundBytes = 64 * 1024
+
+    /// Gives back every byte this connection held and counted.
+    private func release() {
+        for call in calls.values {
+            call.task.cancel()
+            call.deadlineTimer?.cancel()
+        }
+        calls.removeAll()
+        inbound = Self.noBytes
+        if inboundReserved > 0 { core.budgets.releaseIncomplete(inboundReserved) }
+        inboundReserved = 0
+        reserveOutbound(0)
+        out = Self.noBytes
+        core.sweeper(for: eventLoop).remove(self)
     }
 
     // MARK: Closing
 
-    private func drain() {
+    /// Sends GOAWAY: the calls accepted so far are answered (within the grace
+    /// period), later ones never run, and the connection then closes.
+    private func drain(code: RPCStatusCode, reason: String) {
         guard state == .open else { return }
         state = .draining
-        FrameWriter.writeGoAway(lastCallID: lastAcceptedCallID, code: .unavailable, reason: "shutting down", to: &out)
+        closeDeadline = .now() + TimeAmount(core.configuration.shutdownGracePeriod)
+        FrameWriter.writeGoAway(lastCallID: lastAcceptedCallID, code: code, reason: reason, to: &out)
         flush()
-        if calls.isEmpty {
-            close()
-        } else {
-            let loopBound = self.loopBound
-            graceTimer = eventLoop.scheduleTask(in: TimeAmount(core.configuration.shutdownGracePeriod)) {
-                loopBound.value.close()
-            }
-        }
+        closeIfDone()
     }
 
-    private func closeIfDrained() {
-        if state == .draining && calls.isEmpty { close() }
+    /// Closes once nothing is left to answer: after GOAWAY, or when the peer shut its
+    /// sending side (and, the channel being writable, every complete frame it sent was taken).
+    private func closeIfDone() {
+        guard state != .closed, calls.isEmpty else { return }
+        if state == .draining || (inputClosed && (context?.channel.isWritable ?? true)) { close() }
     }
 
+    /// A violation of PROTOCOL.md: GOAWAY naming it, nothing more is read, the
+    /// calls already accepted are answered, then the connection closes.
     private func protocolError(_ error: FramingError) {
         guard state != .closed else { return }
-        core.logger.info("protocol error; closing the connection", metadata: ["peer": "\(peer)", "reason": "\(error.reason)"])
-        FrameWriter.writeGoAway(lastCallID: lastAcceptedCallID, code: error.code, reason: error.reason, to: &out)
-        close()
+        core.protocolErrorObserved(error, peer: peer)
+        discardingInput = true
+        inbound = Self.noBytes
+        if inboundReserved > 0 { core.budgets.releaseIncomplete(inboundReserved) }
+        inboundReserved = 0
+        if state == .draining {
+            close()
+            return
+        }
+        drain(code: error.code, reason: error.reason)
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
     }
 
     func close() {
         guard state != .closed, let context else { return }
         state = .closed
         flush()
-        for call in calls.values {
-            call.task.cancel()
-            call.deadlineTimer?.cancel()
-        }
-        calls.removeAll()
-        idleTimer?.cancel()
-        graceTimer?.cancel()
+        release()
         closeGracefully(context)
     }
 
@@ -383,28 +543,37 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     private func closeGracefully(_ context: ChannelHandlerContext) {
         let channel = context.channel
-        context.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
     }
 
-    private func scheduleIdleCheck(after delay: TimeAmount?) {
-        guard let delay else { return }
-        let loopBound = self.loopBound
-        idleTimer = eventLoop.scheduleTask(in: delay) { loopBound.value.idleCheck() }
-    }
+    // MARK: Clocks
 
-    private func idleCheck() {
-        guard state == .open, let timeout = core.configuration.idleTimeout.map(TimeAmount.init) else { return }
-        if !calls.isEmpty {
-            scheduleIdleCheck(after: timeout)
-            return
+    /// Checks the connection's clocks: the client's preface, idleness, the end of a drain.
+    func sweep(now: NIODeadline) {
+        if callActivitySinceSweep {
+            callActivitySinceSweep = false
+            lastCallActivity = now
         }
-        let idleFor = NIODeadline.now() - lastActivity
-        if idleFor >= timeout {
-            FrameWriter.writeGoAway(lastCallID: lastAcceptedCallID, code: .ok, reason: "idle", to: &out)
-            close()
-        } else {
-            scheduleIdleCheck(after: timeout - idleFor)
+        switch state {
+        case .closed:
+            return
+        case .draining:
+            if let closeDeadline, now >= closeDeadline { close() }
+        case .open:
+            guard prefaceAnswered else {
+                // No preface, no protocol: nothing is sent, the connection is closed.
+                if now - connectedAt >= TimeAmount(core.configuration.prefaceTimeout) {
+                    state = .closed
+                    release()
+                    context?.close(promise: nil)
+                }
+                return
+            }
+            guard calls.isEmpty, let timeout = core.configuration.idleTimeout.map(TimeAmount.init) else { return }
+            if now - lastCallActivity >= timeout {
+                drain(code: .ok, reason: "idle")
+            }
         }
     }
 }

@@ -11,21 +11,13 @@ final class ServerPrefaceHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private var buffered: ByteBuffer?
     private var done = false
-    private var prefaceTimer: Scheduled<Void>?
 
-    /// A client that has not sent its 8-byte preface by then is disconnected.
-    static let prefaceTimeout = TimeAmount.seconds(10)
-
-    /// Told to the connection handler once the client's preface is answered.
+    /// Told to the connection handler once the client's preface is answered. (The
+    /// preface timeout is the connection handler's, read by its loop's sweeper.)
     struct PrefaceAnswered {}
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        prefaceTimer = context.eventLoop.scheduleTask(in: Self.prefaceTimeout) { channel.close(promise: nil) }
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
-        prefaceTimer?.cancel()
+        buffered = nil
     }
 
     static let httpResponse: ByteBuffer = {
@@ -57,7 +49,6 @@ final class ServerPrefaceHandler: ChannelInboundHandler, RemovableChannelHandler
             done = true
             buffered = nil
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)
-            prefaceTimer?.cancel()
             // The connection's idle clock starts now: nothing else may precede the preface.
             context.fireUserInboundEventTriggered(PrefaceAnswered())
             bytes.moveReaderIndex(forwardBy: Preface.length)
@@ -80,23 +71,22 @@ final class ServerPrefaceHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// Sits in place of the protocol handlers on a connection over the server's
-/// connection limit: the preface and a GOAWAY `RESOURCE_EXHAUSTED`, then close.
+/// Sits in place of the protocol handlers on a connection over one of the server's
+/// connection limits: the preface and a GOAWAY `RESOURCE_EXHAUSTED`, then close.
 final class ConnectionLimitHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let limit: Int
+    let reason: String
 
-    init(limit: Int) {
-        self.limit = limit
+    init(reason: String) {
+        self.reason = reason
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 96)
+        var buffer = context.channel.allocator.buffer(capacity: 64 + reason.utf8.count)
         buffer.writeBytes(Preface.bytes)
-        FrameWriter.writeGoAway(lastCallID: 0, code: .resourceExhausted,
-                                reason: "too many connections: this server accepts \(limit)", to: &buffer)
+        FrameWriter.writeGoAway(lastCallID: 0, code: .resourceExhausted, reason: reason, to: &buffer)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in closeAfterLinger(channel) }
         context.fireChannelActive()

@@ -1,0 +1,87 @@
+import NIOCore
+import Synchronization
+
+/// The one timer of an event loop's connections: a few times a second it asks
+/// each of them to check its clocks (preface, idle, drain grace).
+///
+/// A scheduled task per connection would make accepting and closing O(n): NIO
+/// finds a cancelled task by a linear search of its timer heap, so 10,000
+/// connections closing cost 10,000 searches of 10,000 entries. Here a connection
+/// is added to and removed from a dictionary, and the sweep visits each once per
+/// interval. The sweeper runs only while its loop has connections.
+final class ConnectionSweeper: @unchecked Sendable {
+    // @unchecked: every member is touched on `eventLoop` only.
+    private let eventLoop: any EventLoop
+    private let interval: TimeAmount
+    private var connections: [ObjectIdentifier: ServerConnectionHandler] = [:]
+    private var task: RepeatedTask?
+
+    init(eventLoop: any EventLoop, interval: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.interval = interval
+    }
+
+    func add(_ connection: ServerConnectionHandler) {
+        eventLoop.assertInEventLoop()
+        connections[ObjectIdentifier(connection)] = connection
+        if task == nil {
+            task = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in sweep() }
+        }
+    }
+
+    func remove(_ connection: ServerConnectionHandler) {
+        eventLoop.assertInEventLoop()
+        guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if connections.isEmpty {
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    var count: Int { connections.count }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        // A connection that closes here removes itself: iterate over a snapshot.
+        for connection in connections.values {
+            connection.sweep(now: now)
+        }
+    }
+
+    /// How often the clocks are read: fine enough for the shortest of them, at most once a second.
+    static func interval(for configuration: RPCServer.Configuration) -> TimeAmount {
+        var shortest = min(configuration.prefaceTimeout, configuration.shutdownGracePeriod)
+        if let idle = configuration.idleTimeout { shortest = min(shortest, idle) }
+        let quarter = TimeAmount(shortest / 4)
+        return min(.seconds(1), max(.milliseconds(5), quarter))
+    }
+}
+
+/// Bytes held for all connections of a server, against its budgets.
+final class ServerBudgets: Sendable {
+    private let incomplete = Atomic<Int>(0)
+    private let unsent = Atomic<Int>(0)
+
+    /// Bytes of incomplete frames held (beyond each connection's free allowance).
+    var incompleteBytes: Int { incomplete.load(ordering: .relaxed) }
+    /// Bytes of answers written but not yet taken by the peers' sockets.
+    var unsentBytes: Int { unsent.load(ordering: .relaxed) }
+
+    /// Takes `bytes` from the incomplete-frame budget; false (and nothing taken) past `limit`.
+    func reserveIncomplete(_ bytes: Int, limit: Int) -> Bool {
+        let after = incomplete.wrappingAdd(bytes, ordering: .relaxed).newValue
+        if after > limit {
+            incomplete.wrappingSubtract(bytes, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseIncomplete(_ bytes: Int) {
+        incomplete.wrappingSubtract(bytes, ordering: .relaxed)
+    }
+
+    func addUnsent(_ delta: Int) {
+        unsent.wrappingAdd(delta, ordering: .relaxed)
+    }
+}
