@@ -64,6 +64,9 @@ public struct Metadata: Sendable, Equatable, Sequence {
         entries.makeIterator()
     }
 
+    /// Keys starting with it are reserved for Souk itself: a request may not carry them.
+    public static let reservedPrefix = "souk-"
+
     /// The longest key PROTOCOL.md allows.
     public static let maxKeyLength = 64
     /// The largest value PROTOCOL.md allows, in bytes.
@@ -72,7 +75,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// What is wrong with the first entry that breaks the rules of PROTOCOL.md, for a
     /// person; nil when every entry keeps them. Keys are 1 to 64 of `a-z 0-9 - _ .`;
     /// keys ending in `-bin` carry binary values and the others text; text is printable
-    /// ASCII (U+0020 to U+007E); a value is at most 8192 bytes.
+    /// ASCII (U+0020 to U+007E); a value is at most 8192 bytes; no key starts with `souk-`.
     public var violation: String? {
         for (key, value) in entries {
             if let problem = Self.keyProblem(key) { return problem }
@@ -85,7 +88,8 @@ public struct Metadata: Sendable, Equatable, Sequence {
                     return "the value of \"\(key)\" is \(text.utf8.count) bytes long; the limit is \(Self.maxValueBytes)"
                 }
                 if let bad = text.utf8.first(where: { $0 < 0x20 || $0 > 0x7E }) {
-                    return "the value of \"\(key)\" holds byte 0x\(String(bad, radix: 16, uppercase: true)); text values are printable ASCII (0x20 to 0x7E); send other bytes under a key ending in -bin"
+                    let what = bad < 0x80 ? "byte 0x\(String(bad, radix: 16, uppercase: true))" : "a byte outside ASCII"
+                    return "the value of \"\(key)\" holds \(what); text values are printable ASCII (0x20 to 0x7E); send other bytes under a key ending in -bin"
                 }
             case .binary(let bytes):
                 if !key.hasSuffix("-bin") {
@@ -104,7 +108,12 @@ public struct Metadata: Sendable, Equatable, Sequence {
         let valid = !bytes.isEmpty && bytes.count <= maxKeyLength && bytes.allSatisfy { byte in
             (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
         }
-        if valid { return nil }
+        if valid {
+            if key.hasPrefix(reservedPrefix) {
+                return "the metadata key \"\(key)\" is reserved: keys starting with \(reservedPrefix) are Souk's own and never sent by a client"
+            }
+            return nil
+        }
         // Quoted with its odd bytes escaped and at most 64 characters shown, so that a
         // hostile key cannot flood or garble the message.
         var shown = ""

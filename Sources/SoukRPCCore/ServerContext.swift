@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a handler knows about the call it serves.
 public struct ServerContext: Sendable {
     /// The rpc being served.
@@ -8,6 +10,10 @@ public struct ServerContext: Sendable {
     public var metadata: Metadata
     /// Who called, e.g. `127.0.0.1:53122` or `in-process`.
     public var peer: String
+    /// Metadata the handler sends back with its answer, success or failure (before
+    /// the metadata of a thrown ``RPCError``). Souk has no initial metadata: every
+    /// response metadata entry is trailing.
+    public let trailingMetadata: TrailingMetadata
 
     public init(method: MethodDescriptor, deadline: ContinuousClock.Instant? = nil, metadata: Metadata = Metadata(),
                 peer: String = "in-process") {
@@ -15,6 +21,7 @@ public struct ServerContext: Sendable {
         self.deadline = deadline
         self.metadata = metadata
         self.peer = peer
+        self.trailingMetadata = TrailingMetadata()
     }
 
     /// The context of the call the current task serves, so that calls a handler
@@ -23,4 +30,17 @@ public struct ServerContext: Sendable {
 
     /// Metadata keys a call made inside a handler carries on from the call it serves.
     public static let propagatedMetadataKeys = ["traceparent", "tracestate", "x-request-id"]
+}
+
+/// The trailing metadata a handler adds while it serves a call (``ServerContext/trailingMetadata``).
+public final class TrailingMetadata: Sendable {
+    private let state = Mutex(Metadata())
+
+    public init() {}
+
+    public func append(_ key: String, _ value: String) { state.withLock { $0.append(key, value) } }
+    public func append(_ key: String, _ value: Metadata.Value) { state.withLock { $0.append(key, value) } }
+
+    /// What was added so far.
+    public var entries: Metadata { state.withLock { $0 } }
 }

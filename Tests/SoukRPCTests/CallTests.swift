@@ -139,6 +139,8 @@ struct CallTests {
               ("x-unicode", .text("caf\u{E9}"), "printable ASCII"),
               ("x-big", .text(String(repeating: "a", count: 8193)), "8193 bytes"),
               ("x-big-bin", .binary([UInt8](repeating: 0, count: 8193)), "8193 bytes"),
+              ("x-nul", .text("a\u{0}b"), "0x0"),
+              ("souk-internal", .text("v"), "reserved"),
           ] as [(String, Metadata.Value, String)])
     func invalidMetadata(key: String, value: Metadata.Value, named: String) async throws {
         try await withServer { _, port in
@@ -164,6 +166,38 @@ struct CallTests {
             }
             #expect(ok.callID == 2 && ok.code == 0)
             await connection.close()
+        }
+    }
+
+    @Test("metadata that is not UTF-8 is INVALID_ARGUMENT for its call, like every other metadata violation, not a protocol error")
+    func metadataThatIsNotUTF8() async throws {
+        func field(_ tag: UInt8, _ bytes: [UInt8]) -> [UInt8] { [tag, UInt8(bytes.count)] + bytes }
+        let method = Array(InteropService.Methods.emptyCall.fullName.utf8)
+        for (key, text) in [(Array("x-bad".utf8), [0x66, 0xFF, 0x6F] as [UInt8]), ([0x78, 0xC3, 0x28], Array("v".utf8))] {
+            let request = [0x08, 0x01] + field(0x12, method) + field(0x22, field(0x0A, key) + field(0x12, text))
+            let header = field(0x0A, request)
+            var frame = ByteBuffer()
+            frame.writeInteger(UInt32(4 + header.count))
+            frame.writeInteger(UInt32(header.count))
+            frame.writeBytes(header)
+            try await withServer { [frame] _, port in
+                let connection = try await RawConnection.connect(port: port)
+                try await connection.send(Preface.bytes)
+                try await connection.send(frame)
+                try await connection.expectServerPreface()
+                guard case .response(let head, _)? = try await connection.nextFrame() else {
+                    Issue.record("expected a response")
+                    return
+                }
+                #expect(head.callID == 1 && head.code == RPCStatusCode.invalidArgument.rawValue, "\(head.message)")
+                try await connection.send(try Frames.request(id: 2, InteropEmpty(), method: InteropService.Methods.emptyCall))
+                guard case .response(let ok, _)? = try await connection.nextFrame() else {
+                    Issue.record("expected a response")
+                    return
+                }
+                #expect(ok.callID == 2 && ok.code == 0)
+                await connection.close()
+            }
         }
     }
 

@@ -297,12 +297,17 @@ enum FrameHeaderCodec {
         var value: Metadata.Value?
         while let (number, wireType) = try reader.readTag() {
             switch number {
+            // Request metadata (verbatim) is read whatever its bytes: U+0000 or invalid
+            // UTF-8 breaks the metadata rules, which answer INVALID_ARGUMENT for the one
+            // call, not the framing rules, which would end the connection.
             case 1:
                 try reader.expect(wireType, 2, field: "souk.rpc.v1.MetadataEntry.key")
-                key = try reader.string(try reader.readLengthDelimited(), field: "souk.rpc.v1.MetadataEntry.key")
+                let range = try reader.readLengthDelimited()
+                key = verbatim ? reader.lossyString(range) : try reader.string(range, field: "souk.rpc.v1.MetadataEntry.key")
             case 2:
                 try reader.expect(wireType, 2, field: "souk.rpc.v1.MetadataEntry.text")
-                value = .text(try reader.string(try reader.readLengthDelimited(), field: "souk.rpc.v1.MetadataEntry.text"))
+                let range = try reader.readLengthDelimited()
+                value = .text(verbatim ? reader.lossyString(range) : try reader.string(range, field: "souk.rpc.v1.MetadataEntry.text"))
             case 3:
                 try reader.expect(wireType, 2, field: "souk.rpc.v1.MetadataEntry.binary")
                 value = .binary(reader.bytesArray(try reader.readLengthDelimited()))
@@ -391,10 +396,12 @@ enum FrameWriter {
         writeMetadata(0x22, metadata, to: &buffer)
     }
 
-    /// The `frame_length` of a successful response (no message, details or metadata)
-    /// carrying `payloadSize` bytes: what the frame limit is compared with.
-    static func responseFrameLength(callID: UInt64, payloadSize: Int) -> Int {
-        4 + ProtoWriter.lengthDelimitedSize(ProtoWriter.varintFieldSize(callID) + ProtoWriter.varintFieldSize(0)) + payloadSize
+    /// The `frame_length` of a successful response with `metadata`, carrying
+    /// `payloadSize` bytes: what the frame limit is compared with.
+    static func responseFrameLength(callID: UInt64, metadata: Metadata, payloadSize: Int) -> Int {
+        var inner = ProtoWriter.varintFieldSize(callID)
+        metadataSize(metadata, into: &inner)
+        return 4 + ProtoWriter.lengthDelimitedSize(inner) + payloadSize
     }
 
     /// A response frame's prefixes and header; the caller writes `payloadSize` payload bytes next.

@@ -92,6 +92,12 @@ struct ProtoReader {
     }
 
     /// Checks that a string field is valid without making a String.
+    /// The bytes as a String whatever they hold: invalid UTF-8 becomes U+FFFD, U+0000
+    /// stays. For request metadata, which the metadata rules judge, not the framing.
+    func lossyString(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
     func validateString(_ range: Range<Int>, field: StaticString) throws(ProtoWireError) {
         let slice = UnsafeRawBufferPointer(rebasing: bytes[range])
         var ascii = true

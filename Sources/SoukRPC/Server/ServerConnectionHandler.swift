@@ -282,9 +282,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let loopBound = self.loopBound
         let eventLoop = self.eventLoop
         let serve: @Sendable () async -> Void = {
-            let outcome: Result<any ProtoMessage, RPCError>
+            var outcome: Outcome
             do {
-                outcome = .success(try await served.invoke(request, context))
+                outcome = .success(Reply(message: try await served.invoke(request, context)))
             } catch let error as RPCError {
                 outcome = .failure(error)
             } catch is CancellationError {
@@ -293,6 +293,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 // An interceptor threw something that is not a status.
                 outcome = .failure(RPCError(.internal, "internal error while serving \(context.method.fullName)"))
             }
+            outcome.addTrailingMetadata(context.trailingMetadata)
             if eventLoop.inEventLoop {
                 // Handlers on the event loop answer in place: no queue, no hop.
                 loopBound.value.complete(callID, outcome)
@@ -326,7 +327,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private static let noBytes = ByteBuffer()
 
     /// Ends a call whose handler ran on this event loop.
-    func complete(_ callID: UInt64, _ outcome: Result<any ProtoMessage, RPCError>) {
+    func complete(_ callID: UInt64, _ outcome: Outcome) {
         guard let call = calls.removeValue(forKey: callID) else { return }  // cancelled or timed out
         call.deadlineTimer?.cancel()
         answer(callID, outcome)
@@ -373,9 +374,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         callActivitySinceSweep = true
     }
 
-    private func answer(_ callID: UInt64, _ outcome: Result<any ProtoMessage, RPCError>) {
+    private func answer(_ callID: UInt64, _ outcome: Outcome) {
         switch outcome {
-        case .success(let response): answer(callID, response)
+        case .success(let reply): answer(callID, reply.message, metadata: reply.metadata)
         case .failure(let error): answer(callID, error)
         }
     }
@@ -384,11 +385,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         FrameWriter.writeError(callID: callID, error.boundedForWire(), to: &out)
     }
 
-    private func answer(_ callID: UInt64, _ response: any ProtoMessage) {
+    private func answer(_ callID: UInt64, _ response: any ProtoMessage, metadata: Metadata) {
         do {
             try response.withPacker { size, pack in
                 let limit = core.configuration.limits.maxFrameLength
-                let frameLength = FrameWriter.responseFrameLength(callID: callID, payloadSize: size)
+                let frameLength = FrameWriter.responseFrameLength(callID: callID, metadata: metadata, payloadSize: size)
                 if frameLength > limit {
                     answer(callID, RPCError(.resourceExhausted,
                         "the response of \(size) bytes (a frame of \(frameLength) bytes) exceeds the frame limit of \(limit) bytes"))
@@ -398,7 +399,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                     answer(callID, refusal)
                     return
                 }
-                FrameWriter.writeResponseHeader(callID: callID, code: 0, message: "", details: [], metadata: Metadata(),
+                FrameWriter.writeResponseHeader(callID: callID, code: 0, message: "", details: [], metadata: metadata,
                                                 payloadSize: size, to: &out)
                 if size > 0 {
                     out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { pack($0.baseAddress!) }
@@ -578,13 +579,40 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 }
 
+/// A handler's successful answer: its message and the trailing metadata it added.
+struct Reply: Sendable {
+    var message: any ProtoMessage
+    var metadata = Metadata()
+}
+
+/// How a handler's call ended.
+typealias Outcome = Result<Reply, RPCError>
+
+extension Outcome {
+    /// Adds what the handler put in ``ServerContext/trailingMetadata``; before an error's own.
+    mutating func addTrailingMetadata(_ trailing: TrailingMetadata) {
+        let added = trailing.entries
+        guard !added.isEmpty else { return }
+        switch self {
+        case .success(var reply):
+            reply.metadata = added
+            self = .success(reply)
+        case .failure(var error):
+            var metadata = added
+            for (key, value) in error.metadata { metadata.append(key, value) }
+            error.metadata = metadata
+            self = .failure(error)
+        }
+    }
+}
+
 /// Answers handed from handler tasks to the event loop. The first push after a
 /// drain asks for one; later pushes ride along, so a busy connection drains many
 /// answers per loop tick with one closure and one flush.
 final class CompletionQueue: Sendable {
     struct Item: Sendable {
         var callID: UInt64
-        var outcome: Result<any ProtoMessage, RPCError>
+        var outcome: Outcome
     }
 
     private let state = Mutex<(items: [Item], drainScheduled: Bool)>(([], false))

@@ -20,12 +20,12 @@ public struct InteropHandler: InteropService.Handler {
             // Ends early with CancellationError when the call is cancelled or its deadline passes.
             try await Task.sleep(for: .milliseconds(Int64(request.sleepMs)))
         }
+        // gRPC's custom_metadata case: x-echo- entries come back as trailing metadata, on success and failure alike.
+        for (key, value) in context.metadata where key.hasPrefix("x-echo-") {
+            context.trailingMetadata.append(key, value)
+        }
         if let status = request.responseStatus, status.code != 0 {
-            var trailing = Metadata()
-            for (key, value) in context.metadata where key.hasPrefix("x-echo-") {
-                trailing.append(key, value)
-            }
-            throw RPCError(RPCStatusCode(wireValue: status.code), status.message, metadata: trailing)
+            throw RPCError(RPCStatusCode(wireValue: status.code), status.message)
         }
         var response = SimpleResponse()
         response.payload = request.responseSize > 0 ? [UInt8](repeating: 0, count: Int(request.responseSize)) : request.payload

@@ -223,8 +223,7 @@ public struct SimpleRequest: ProtoMessage {
     /// are INVALID_ARGUMENT.
     public var sleepMs: Int32 = 0
     /// When set with a non-zero code, the call fails with exactly this code and
-    /// message (after any sleep), and the trailing metadata of the failure
-    /// echoes the request metadata entries whose key starts with `x-echo-`.
+    /// message (after any sleep).
     public var responseStatus: EchoStatus? = nil
     /// When true, the response lists every request metadata entry the server
     /// received, in order (custom_metadata, and tests of metadata propagation).
@@ -394,7 +393,10 @@ public enum InteropService {
             service: "souk.test.v1.InteropService", method: "EmptyCall",
             inputType: "souk.test.v1.InteropEmpty", outputType: "souk.test.v1.InteropEmpty",
             isInternal: false, isIdempotent: false)
-        /// Echoes, sleeps, fails or echoes metadata, as the request asks.
+        /// Echoes, sleeps, fails or echoes metadata, as the request asks. Whatever
+        /// the outcome, the answer's trailing metadata echoes the request metadata
+        /// entries whose key starts with `x-echo-`, in order (gRPC's
+        /// custom_metadata case, where Souk has no initial metadata).
         public static let unaryCall = MethodDescriptor(
             service: "souk.test.v1.InteropService", method: "UnaryCall",
             inputType: "souk.test.v1.SimpleRequest", outputType: "souk.test.v1.SimpleResponse",
@@ -408,7 +410,10 @@ public enum InteropService {
     public protocol Handler: RPCService {
         /// Answers an empty message with an empty message (empty_unary).
         func emptyCall(_ request: InteropEmpty, context: ServerContext) async throws -> InteropEmpty
-        /// Echoes, sleeps, fails or echoes metadata, as the request asks.
+        /// Echoes, sleeps, fails or echoes metadata, as the request asks. Whatever
+        /// the outcome, the answer's trailing metadata echoes the request metadata
+        /// entries whose key starts with `x-echo-`, in order (gRPC's
+        /// custom_metadata case, where Souk has no initial metadata).
         func unaryCall(_ request: SimpleRequest, context: ServerContext) async throws -> SimpleResponse
     }
 
@@ -425,7 +430,10 @@ public enum InteropService {
             try await transport.unary(request, method: Methods.emptyCall, options: options, responseType: InteropEmpty.self)
         }
 
-        /// Echoes, sleeps, fails or echoes metadata, as the request asks.
+        /// Echoes, sleeps, fails or echoes metadata, as the request asks. Whatever
+        /// the outcome, the answer's trailing metadata echoes the request metadata
+        /// entries whose key starts with `x-echo-`, in order (gRPC's
+        /// custom_metadata case, where Souk has no initial metadata).
         public func unaryCall(_ request: SimpleRequest, options: CallOptions = .defaults) async throws -> SimpleResponse {
             try await transport.unary(request, method: Methods.unaryCall, options: options, responseType: SimpleResponse.self)
         }

@@ -123,8 +123,7 @@ struct  Souk__Test__V1__SimpleRequest
   int32_t sleep_ms;
   /*
    * When set with a non-zero code, the call fails with exactly this code and
-   * message (after any sleep), and the trailing metadata of the failure
-   * echoes the request metadata entries whose key starts with `x-echo-`.
+   * message (after any sleep).
    */
   Souk__Test__V1__EchoStatus *response_status;
   /*
