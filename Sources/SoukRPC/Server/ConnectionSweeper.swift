@@ -1,3 +1,4 @@
+import CSoukMalloc
 import NIOCore
 import Synchronization
 
@@ -16,9 +17,12 @@ final class ConnectionSweeper: @unchecked Sendable {
     private var connections: [ObjectIdentifier: ServerConnectionHandler] = [:]
     private var task: RepeatedTask?
 
-    init(eventLoop: any EventLoop, interval: TimeAmount) {
+    private let budgets: ServerBudgets?
+
+    init(eventLoop: any EventLoop, interval: TimeAmount, budgets: ServerBudgets? = nil) {
         self.eventLoop = eventLoop
         self.interval = interval
+        self.budgets = budgets
     }
 
     func add(_ connection: ServerConnectionHandler) {
@@ -42,6 +46,7 @@ final class ConnectionSweeper: @unchecked Sendable {
 
     private func sweep() {
         let now = NIODeadline.now()
+        budgets?.trimIfWanted(now: now)
         // A connection that closes here removes itself: iterate over a snapshot.
         for connection in connections.values {
             connection.sweep(now: now)
@@ -61,6 +66,28 @@ final class ConnectionSweeper: @unchecked Sendable {
 final class ServerBudgets: Sendable {
     private let incomplete = Atomic<Int>(0)
     private let unsent = Atomic<Int>(0)
+    private let largeBlocksFreed = Atomic<Bool>(false)
+    private let lastTrim = Mutex(NIODeadline.distantPast)
+
+    /// Notes that a large buffer (a frame, an answer) was let go of.
+    func largeBlockFreed() {
+        largeBlocksFreed.store(true, ordering: .relaxed)
+    }
+
+    /// Gives freed memory back to the system, at most once a second and only after
+    /// large buffers were let go of: glibc keeps the pages of freed blocks in its
+    /// arenas, so a burst of large frames would otherwise leave the process's
+    /// resident size at its peak.
+    func trimIfWanted(now: NIODeadline) {
+        guard largeBlocksFreed.load(ordering: .relaxed) else { return }
+        let due = lastTrim.withLock { last -> Bool in
+            guard now - last >= .seconds(1) else { return false }
+            last = now
+            return true
+        }
+        guard due, largeBlocksFreed.exchange(false, ordering: .relaxed) else { return }
+        _ = souk_malloc_trim()
+    }
 
     /// Bytes of incomplete frames held (beyond each connection's free allowance).
     var incompleteBytes: Int { incomplete.load(ordering: .relaxed) }

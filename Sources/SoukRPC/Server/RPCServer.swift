@@ -1,3 +1,4 @@
+import CSoukMalloc
 import Logging
 import NIOCore
 import NIOPosix
@@ -139,6 +140,9 @@ public final class RPCServer: Service, Sendable {
 
     /// Binds and serves until shut down; see the type's documentation.
     public func run() async throws {
+        if !Self.largeAllocationsGoBackToTheSystem {
+            core.logger.debug("large allocations stay with the allocator (not glibc)")
+        }
         let finished = group.any().makePromise(of: Void.self)
         let alreadyStarted = state.withLock { state -> Bool in
             if state.started { return true }
@@ -228,6 +232,15 @@ public final class RPCServer: Service, Sendable {
         channel?.close(promise: nil)
         core.closeAllConnections()
     }
+}
+
+extension RPCServer {
+    /// glibc's malloc raises its mmap threshold each time a large block is freed, up to
+    /// 32 MiB, after which large frames and answers come from the heap and their pages
+    /// are kept after use: a server that once held 200 partial 4 MiB frames would keep
+    /// hundreds of MiB resident. A fixed threshold makes every block over 256 KiB its
+    /// own mapping, given back when freed. Process-wide, set once by the first server.
+    static let largeAllocationsGoBackToTheSystem: Bool = souk_malloc_fix_mmap_threshold(256 * 1024) == 1
 }
 
 extension TimeAmount {
@@ -340,7 +353,7 @@ final class ServerCore: Sendable {
         sweepers.withLock { sweepers in
             let key = ObjectIdentifier(eventLoop)
             if let sweeper = sweepers[key] { return sweeper }
-            let sweeper = ConnectionSweeper(eventLoop: eventLoop, interval: sweepInterval)
+            let sweeper = ConnectionSweeper(eventLoop: eventLoop, interval: sweepInterval, budgets: budgets)
             sweepers[key] = sweeper
             return sweeper
         }

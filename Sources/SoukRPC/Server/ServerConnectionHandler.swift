@@ -194,6 +194,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         if inbound.readableBytes == 0 {
             // Never keep the storage of a large frame, or a received buffer, between reads.
+            if inbound.capacity > 256 * 1024 { core.budgets.largeBlockFreed() }
             inbound = Self.noBytes
         } else if inbound.readerIndex > 64 * 1024 && inbound.readerIndex > inbound.readableBytes {
             inbound.discardReadBytes()
@@ -396,6 +397,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                     return
                 }
                 if let refusal = unsentAnswersRefusal(adding: frameLength) {
+                    if frameLength > 256 * 1024 { core.budgets.largeBlockFreed() }
                     answer(callID, refusal)
                     return
                 }
@@ -435,6 +437,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if out.capacity > 256 * 1024 {
             // After a large answer, do not keep its memory for the life of the connection.
             out = context.channel.allocator.buffer(capacity: 4096)
+            core.budgets.largeBlockFreed()
         } else {
             out.clear()
         }
@@ -457,7 +460,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// budget the connection is refused, so that many peers each sending most of a
     /// large frame cannot take the process's memory.
     private func reserveInbound() {
-        let held = inbound.readableBytes > Self.freeInboundBytes ? inbound.capacity : 0
+        let held = inbound.readableBytes > Self.freeInboundBytes ? inbound.readableBytes : 0
         guard held != inboundReserved else { return }
         if held > inboundReserved,
            !core.budgets.reserveIncomplete(held - inboundReserved, limit: core.configuration.maxIncompleteFrameBytes) {
@@ -474,6 +477,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Gives back every byte this connection held and counted.
     private func release() {
+        if inbound.capacity > 256 * 1024 || out.capacity > 256 * 1024 { core.budgets.largeBlockFreed() }
         for call in calls.values {
             call.task.cancel()
             call.deadlineTimer?.cancel()
@@ -544,6 +548,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func closeGracefully(_ context: ChannelHandlerContext) {
         let channel = context.channel
+        if inputClosed {
+            // The peer sends nothing more, so nothing can be answered with a reset: close now,
+            // rather than keep the connection's memory for the linger time.
+            channel.close(promise: nil)
+            return
+        }
         channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
     }
