@@ -28,6 +28,7 @@ public struct UsersCommand: AsyncParsableCommand {
     @Option(help: "The file of the key that signs access tokens.") public var signingKeyFile: String?
     @Option(help: "The file of the public keys of trusted service credentials.") public var serviceKeysFile: String?
     @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
+    @OptionGroup(title: "RPC server limits") public var server: RPCServerOptions
 
     public init() {}
 
@@ -65,7 +66,7 @@ public struct UsersCommand: AsyncParsableCommand {
                 userTokens: TokenVerifier(issuer: "souk-users", keys: [signingKey.verificationKey]),
                 serviceCredentials: TokenVerifier(issuer: "souk-services", keys: serviceKeys)),
             logger: logger)
-        let server = RPCServer(services: [handler], configuration: .init(host: host, port: port), logger: logger)
+        let server = RPCServer(services: [handler], configuration: self.server.configuration(host: host, port: port), logger: logger)
         let (host, port, announcer) = (self.host, self.port, logger)
         Task {
             if let address = try? await server.listeningAddress {
