@@ -26,6 +26,8 @@ public struct TokenClaims: Sendable, Equatable {
     public var issuedAt: Int64
     /// `exp`, Unix seconds; the token is refused from then on.
     public var expiresAt: Int64
+    /// `nbf`, Unix seconds, when present: the token is refused before then.
+    public var notBefore: Int64? = nil
     /// `kid` of the header: which key signed it.
     public var keyID: String
 }
@@ -131,17 +133,19 @@ public struct TokenVerifier: Sendable {
             claims = cached
         } else {
             claims = try signedClaims(of: token, label: label)
-            if now.seconds < claims.expiresAt + leeway { verified.insert(claims, for: token, now: now.seconds - leeway) }
+            if now.seconds - leeway < claims.expiresAt { verified.insert(claims, for: token, now: now.seconds - leeway) }
         }
         guard claims.kind == kind else {
             throw AuthError(kind: .wrongTokenKind, message: kind == .service
                 ? "this method accepts only a service credential, not a user's token"
                 : "this method accepts only a user's access token, not a service credential")
         }
-        guard now.seconds < claims.expiresAt + leeway else {
+        // Arithmetic on `now` only: a claim may be any Int64 (e.g. exp = 2^63 - 1), and
+        // adding the leeway to it would trap.
+        guard now.seconds - leeway < claims.expiresAt else {
             throw AuthError(kind: .expiredToken, message: "the \(label) has expired; obtain a new one")
         }
-        guard claims.issuedAt <= now.seconds + leeway else {
+        guard claims.issuedAt <= now.seconds + leeway, (claims.notBefore ?? .min) <= now.seconds + leeway else {
             throw .invalidToken("the \(label) is not valid yet")
         }
         return claims
@@ -183,8 +187,13 @@ public struct TokenVerifier: Sendable {
               let kindName = payload.string("typ"), let tokenKind = TokenKind(rawValue: kindName) else {
             throw .invalidToken("the \(label) lacks a required claim")
         }
+        var notBefore: Int64?
+        if payload.members.contains(where: { $0.key == "nbf" }) {
+            guard let value = payload.integer("nbf") else { throw .invalidToken("the \(label)'s nbf claim is not a number of seconds") }
+            notBefore = value
+        }
         return TokenClaims(issuer: issuer, subject: subject, kind: tokenKind, issuedAt: issuedAt,
-                           expiresAt: expiresAt, keyID: keyID)
+                           expiresAt: expiresAt, notBefore: notBefore, keyID: keyID)
     }
 
     /// Verifies the `authorization: Bearer <token>` metadata of a call.
