@@ -31,8 +31,8 @@ struct UserRepository: Sendable {
 
     func insert(id: UUID, email: String, fullName: String, passwordHash: String) async throws -> UserRecord {
         let rows = try await database.query("""
-            INSERT INTO users (user_id, email, full_name, password_hash)
-            VALUES (\(id), \(email), \(fullName), \(passwordHash))
+            INSERT INTO users (user_id, email, email_key, full_name, password_hash)
+            VALUES (\(id), \(email), \(UserRules.emailKey(email)), \(fullName), \(passwordHash))
             RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
             """)
         return try Self.record(rows)!
@@ -45,16 +45,18 @@ struct UserRepository: Sendable {
             """))
     }
 
-    func find(email: String) async throws -> UserRecord? {
+    /// The user whose email has `emailKey` (``UserRules/emailKey(_:)``).
+    func find(emailKey: String) async throws -> UserRecord? {
         try Self.record(await database.query("""
             SELECT user_id, email, full_name, password_hash, status, created_at, updated_at
-            FROM users WHERE lower(email) = lower(\(email))
+            FROM users WHERE email_key = \(emailKey)
             """))
     }
 
+    /// Renames an active user; nil when there is no active user `id` (missing or disabled).
     func updateFullName(id: UUID, fullName: String) async throws -> UserRecord? {
         try Self.record(await database.query("""
-            UPDATE users SET full_name = \(fullName), updated_at = now() WHERE user_id = \(id)
+            UPDATE users SET full_name = \(fullName), updated_at = now() WHERE user_id = \(id) AND status = 'active'
             RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
             """))
     }
@@ -68,38 +70,56 @@ struct UserRepository: Sendable {
 
     // MARK: Sign-in throttling
 
-    /// When the email's sign-ins are blocked until, if they are now.
-    func lockedUntil(emailKey: String) async throws -> Date? {
-        let rows = try await database.query("""
-            SELECT locked_until FROM login_failures
-            WHERE email_key = \(emailKey) AND locked_until > now()
-            """)
-        return try rows.first?.decode("locked_until", as: Date?.self)
+    /// What ``reserveSignInAttempt(emailKey:maxAttempts:window:)`` decided.
+    enum SignInAttempt {
+        /// The attempt is counted (the `count`-th of its window): check the password.
+        case reserved(count: Int)
+        /// No attempt is left: locked until then, or (nil) until a reserved attempt ends.
+        case refused(lockedUntil: Date?)
     }
 
-    /// Counts one failure in the current window (a new window when the last one is over);
-    /// reaching `maxFailures` blocks the email for `lockout`. Returns when it is blocked until, if it is.
-    func recordFailure(emailKey: String, maxFailures: Int, window: Duration, lockout: Duration) async throws -> Date? {
+    /// Counts a sign-in attempt for `emailKey` before its password is checked, in one
+    /// statement, so that however many attempts arrive at once no more than
+    /// `maxAttempts` per window are ever checked. A window starts afresh when the last
+    /// one is over or its lock has expired.
+    func reserveSignInAttempt(emailKey: String, maxAttempts: Int, window: Duration) async throws -> SignInAttempt {
         let windowSeconds = Double(window.components.seconds)
-        let lockoutSeconds = Double(lockout.components.seconds)
+        let max = Int32(maxAttempts)
         let rows = try await database.query("""
             INSERT INTO login_failures AS f (email_key, failures, window_started_at)
             VALUES (\(emailKey), 1, now())
             ON CONFLICT (email_key) DO UPDATE SET
                 failures = CASE WHEN f.window_started_at < now() - make_interval(secs => \(windowSeconds))
+                                  OR f.locked_until <= now()
                                 THEN 1 ELSE f.failures + 1 END,
                 window_started_at = CASE WHEN f.window_started_at < now() - make_interval(secs => \(windowSeconds))
-                                THEN now() ELSE f.window_started_at END
+                                           OR f.locked_until <= now()
+                                         THEN now() ELSE f.window_started_at END,
+                locked_until = NULL
+            WHERE (f.locked_until IS NULL OR f.locked_until <= now())
+              AND (f.failures < \(max)
+                   OR f.window_started_at < now() - make_interval(secs => \(windowSeconds))
+                   OR f.locked_until <= now())
             RETURNING failures
             """)
-        let failures = try rows.first?.decode("failures", as: Int32.self) ?? 1
-        guard failures >= maxFailures else { return nil }
+        if let count = try rows.first?.decode("failures", as: Int32.self) {
+            return .reserved(count: Int(count))
+        }
         let locked = try await database.query("""
+            SELECT locked_until FROM login_failures WHERE email_key = \(emailKey) AND locked_until > now()
+            """)
+        return .refused(lockedUntil: try locked.first?.decode("locked_until", as: Date.self))
+    }
+
+    /// Blocks `emailKey`'s sign-ins for `lockout`, after its last allowed attempt failed.
+    func lockSignIns(emailKey: String, lockout: Duration) async throws -> Date {
+        let lockoutSeconds = Double(lockout.components.seconds)
+        let rows = try await database.query("""
             UPDATE login_failures SET locked_until = now() + make_interval(secs => \(lockoutSeconds))
             WHERE email_key = \(emailKey)
             RETURNING locked_until
             """)
-        return try locked.first?.decode("locked_until", as: Date.self)
+        return try rows.first?.decode("locked_until", as: Date.self) ?? Date().addingTimeInterval(lockoutSeconds)
     }
 
     func clearFailures(emailKey: String) async throws {

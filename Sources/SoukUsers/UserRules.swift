@@ -60,9 +60,14 @@ public enum UserRules {
         return nil
     }
 
-    /// Emails are unique regardless of case; the address itself is stored as given.
-    public static func normalizedEmail(_ email: String) -> String {
-        email.lowercased()
+    /// The key an email is unique, looked up and throttled under: its ASCII letters
+    /// lower-cased and nothing else changed. The address itself is stored as given.
+    ///
+    /// Only ASCII is folded: valid addresses are ASCII (see ``emailProblem(_:)``), and a
+    /// wider folding (Swift's or PostgreSQL's `lower()`, which depends on the locale)
+    /// would make two spellings of one account, e.g. with U+0130 for `i`.
+    public static func emailKey(_ email: String) -> String {
+        String(decoding: email.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Every problem with a CreateUser request at once.

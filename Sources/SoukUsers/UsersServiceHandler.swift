@@ -71,25 +71,26 @@ public struct UsersServiceHandler: UsersService.Handler {
               request.email.utf8.count <= 254, request.password.utf8.count <= PasswordHasher.maxPasswordBytes else {
             throw refused
         }
-        let emailKey = UserRules.normalizedEmail(request.email)
+        let emailKey = UserRules.emailKey(request.email)
         return try await usingDatabase {
-            if let until = try await repository.lockedUntil(emailKey: emailKey) {
-                throw throttled(until: until)
+            // The attempt is counted before the password is checked, atomically: guesses
+            // sent all at once cannot each find the count still under the limit.
+            let attempt = try await repository.reserveSignInAttempt(
+                emailKey: emailKey, maxAttempts: configuration.maxFailedSignIns, window: configuration.throttleWindow)
+            guard case .reserved(let count) = attempt else {
+                if case .refused(let until) = attempt { throw throttled(until: until) }
+                throw refused
             }
-            let user = try await repository.find(email: request.email)
+            let user = try await repository.find(emailKey: emailKey)
             // Unknown email or not, one Argon2id verification: the same work, the same answer.
             let matches = await configuration.passwordHasher.verify(request.password, against: user?.passwordHash ?? decoyHash)
             guard let user, matches else {
-                if let until = try await repository.recordFailure(
-                    emailKey: emailKey, maxFailures: configuration.maxFailedSignIns,
-                    window: configuration.throttleWindow, lockout: configuration.lockout) {
-                    throw throttled(until: until)
+                if count >= configuration.maxFailedSignIns {
+                    throw throttled(until: try await repository.lockSignIns(emailKey: emailKey, lockout: configuration.lockout))
                 }
                 throw refused
             }
-            guard user.status == .active else {
-                throw RPCError(.permissionDenied, "this account is disabled")
-            }
+            guard user.status == .active else { throw Self.disabled }
             try await repository.clearFailures(emailKey: emailKey)
             if configuration.passwordHasher.needsRehash(user.passwordHash) {
                 // The parameters were raised since this hash was made: the password is at hand, so upgrade it now.
@@ -112,9 +113,13 @@ public struct UsersServiceHandler: UsersService.Handler {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "the user of this access token no longer exists")
             }
+            guard user.status == .active else { throw Self.disabled }
             return user.message
         }
     }
+
+    /// What every rpc of a disabled account answers, its unexpired tokens notwithstanding.
+    static let disabled = RPCError(.permissionDenied, "this account is disabled")
 
     public func updateProfile(_ request: UpdateProfileRequest, context: ServerContext) async throws -> User {
         let id = try authenticatedUser(context)
@@ -133,7 +138,11 @@ public struct UsersServiceHandler: UsersService.Handler {
         try violations.throwIfAny()
         return try await usingDatabase {
             guard let user = try await repository.updateFullName(id: id, fullName: profile.fullName) else {
-                throw RPCError(.notFound, "the user of this access token no longer exists")
+                // Nothing was changed: say whether the account is gone or disabled.
+                if try await repository.find(id: id) == nil {
+                    throw RPCError(.notFound, "the user of this access token no longer exists")
+                }
+                throw Self.disabled
             }
             return user.message
         }
@@ -185,8 +194,11 @@ public struct UsersServiceHandler: UsersService.Handler {
         }
     }
 
-    private func throttled(until: Date) -> RPCError {
-        let minutes = max(1, Int((until.timeIntervalSinceNow / 60).rounded(.up)))
+    /// RESOURCE_EXHAUSTED for a blocked email: until then, or (nil) for as long as the
+    /// attempts still being checked take, and at most the lockout.
+    private func throttled(until: Date?) -> RPCError {
+        let wait = until?.timeIntervalSinceNow ?? Double(configuration.lockout.components.seconds)
+        let minutes = max(1, Int((wait / 60).rounded(.up)))
         return RPCError(.resourceExhausted,
                         "too many failed sign-ins for this email; try again in \(minutes) minute\(minutes == 1 ? "" : "s")")
     }

@@ -1,0 +1,88 @@
+import Foundation
+import SoukContracts
+import SoukPostgres
+import SoukProtobuf
+import SoukRPCCore
+import SoukUsers
+import Testing
+
+/// What got through when the users service was attacked, each now refused.
+@Suite("The users service under attack", .serialized)
+struct UsersUnderAttackTests {
+    func rpcError(_ body: () async throws -> Void) async throws -> RPCError {
+        try await #require(throws: RPCError.self) { try await body() }
+    }
+
+    @Test("200 wrong guesses at once: no more than the allowed attempts are checked, and then even the right password waits")
+    func concurrentGuesses() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.createUser()
+            let codes = try await withThrowingTaskGroup(of: RPCStatusCode.self) { group in
+                for guess in 0..<200 {
+                    group.addTask {
+                        do {
+                            _ = try await h.signIn(password: "wrong guess \(guess)")
+                            return .ok
+                        } catch let error as RPCError {
+                            return error.code
+                        }
+                    }
+                }
+                return try await group.reduce(into: [RPCStatusCode: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            // maxFailedSignIns is 3: two guesses answered "wrong", the third locks, every other one refused unchecked.
+            #expect(codes[.unauthenticated] == 2, "\(codes)")
+            #expect(codes[.resourceExhausted] == 198, "\(codes)")
+            let rows = try await h.pool.query("SELECT failures, locked_until IS NOT NULL FROM login_failures")
+            #expect(try rows[0].decode(0, as: Int32.self) == 3)
+            #expect(try rows[0].decode(1, as: Bool.self))
+            #expect(try await rpcError { _ = try await h.signIn() }.code == .resourceExhausted)
+        }
+    }
+
+    @Test("one key per email, computed once: İ (U+0130) is not another spelling of i, and the database's lower() plays no part")
+    func oneEmailKey() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.createUser(email: "Iris@Example.com")
+            let stored = try await h.pool.query("SELECT email, email_key FROM users")
+            #expect(try stored[0].decode(0, as: String.self) == "Iris@Example.com")
+            #expect(try stored[0].decode(1, as: String.self) == "iris@example.com")
+            // Another case is the same account…
+            _ = try await h.signIn(email: "IRIS@example.COM")
+            #expect(try await rpcError { _ = try await h.createUser(email: "iris@EXAMPLE.com") }.code == .alreadyExists)
+            // …a non-ASCII look-alike is not, and its failures are counted under its own key.
+            for _ in 0..<3 {
+                _ = try? await h.signIn(email: "\u{130}ris@example.com")
+            }
+            #expect(try await rpcError { _ = try await h.signIn(email: "\u{130}ris@example.com") }.code == .resourceExhausted)
+            _ = try await h.signIn(email: "iris@example.com")
+            // The database refuses a key that does not match its email.
+            await #expect(throws: PostgresError.self) {
+                _ = try await h.pool.execute("UPDATE users SET email_key = 'someone@else.com'")
+            }
+        }
+    }
+
+    @Test("a disabled account's unexpired token gets PERMISSION_DENIED on every rpc, and changes nothing")
+    func disabledAccountsTokens() async throws {
+        try await UsersTestHarness.with { h in
+            let user = try await h.createUser()
+            let token = try await h.signIn().accessToken
+            _ = try await h.pool.execute("UPDATE users SET status = 'disabled'")
+            let options = UsersTestHarness.bearer(token)
+            let current = try await rpcError { _ = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: options) }
+            #expect(current.code == .permissionDenied && current.message == "this account is disabled")
+            var update = UpdateProfileRequest()
+            var profile = ProfileUpdate()
+            profile.fullName = "Someone Else"
+            update.profile = profile
+            var mask = FieldMask()
+            mask.paths = ["full_name"]
+            update.updateMask = mask
+            #expect(try await rpcError { _ = try await h.client.updateProfile(update, options: options) }.code == .permissionDenied)
+            let stored = try await h.pool.query("SELECT full_name FROM users WHERE user_id = \(UUID(uuidString: user.userId)!)")
+            #expect(try stored[0].decode(0, as: String.self) == "Ada Lovelace")
+            #expect(try await rpcError { _ = try await h.signIn() }.code == .permissionDenied)
+        }
+    }
+}
