@@ -66,7 +66,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case .transactionRolledBack: text = "PostgreSQL transaction rolled back: \(message)"
         case .client: text = "PostgreSQL client error: \(message)"
         }
-        if let detail { text += " (detail: \(detail))" }
+        // Never the detail: it holds row values ("Failing row contains (…)", "Key (email)=(…)"),
+        // which may be secrets, and this text is what logs show.
         if let constraint { text += " (constraint: \(constraint))" }
         return text
     }

@@ -1,3 +1,4 @@
+import SoukAuth
 import SoukContracts
 import SoukWire
 
@@ -38,25 +39,41 @@ public enum UserRules {
         return nil
     }
 
-    /// 10 to 128 characters, counted as a person would (grapheme clusters).
+    /// 10 to 128 characters, counted as a person would (grapheme clusters), and at most
+    /// ``PasswordHasher/maxPasswordBytes`` bytes of UTF-8, the most a hash is made of.
+    /// Sign-up and sign-in apply this one rule, so that no account has a password it
+    /// could never sign in with.
     public static func passwordProblem(_ password: String) -> String? {
         if password.isEmpty { return "is required" }
         if !passwordLength.contains(password.count) {
             return "must be \(passwordLength.lowerBound) to \(passwordLength.upperBound) characters long"
         }
+        if password.utf8.count > PasswordHasher.maxPasswordBytes {
+            return "must be at most \(PasswordHasher.maxPasswordBytes) bytes long in UTF-8"
+        }
         return nil
     }
 
-    /// 1 to 200 characters, none of them a control character.
+    /// 1 to 200 characters, counted as Unicode code points, as the database's CHECK
+    /// counts them (so that nothing valid here fails there, after the costly hash);
+    /// no control character; no bidirectional override or isolate (U+202A–U+202E,
+    /// U+2066–U+2069), which would make the name display as something else; and not
+    /// only spaces or invisible characters (U+200B, U+3164 and the like).
     public static func fullNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "is required" }
-        if !fullNameLength.contains(name.count) {
-            return "must be \(fullNameLength.lowerBound) to \(fullNameLength.upperBound) characters long"
+        let scalars = name.unicodeScalars
+        if !fullNameLength.contains(scalars.count) {
+            return "must be \(fullNameLength.lowerBound) to \(fullNameLength.upperBound) characters long (Unicode code points)"
         }
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if scalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "must not contain control characters such as tabs or line breaks"
         }
-        if name.allSatisfy(\.isWhitespace) { return "must not be only spaces" }
+        if scalars.contains(where: { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) {
+            return "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)"
+        }
+        if scalars.allSatisfy({ $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }) {
+            return "must contain a visible character, not only spaces or invisible characters"
+        }
         return nil
     }
 

@@ -67,8 +67,8 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     public func authenticate(_ request: AuthenticateRequest, context: ServerContext) async throws -> AuthenticateResponse {
         let refused = RPCError(.unauthenticated, "the email or the password is wrong")
-        guard !request.email.isEmpty, !request.password.isEmpty,
-              request.email.utf8.count <= 254, request.password.utf8.count <= PasswordHasher.maxPasswordBytes else {
+        // What sign-up would refuse cannot be anyone's email or password: refused unchecked.
+        guard UserRules.emailProblem(request.email) == nil, UserRules.passwordProblem(request.password) == nil else {
             throw refused
         }
         let emailKey = UserRules.emailKey(request.email)

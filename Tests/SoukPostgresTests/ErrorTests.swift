@@ -72,6 +72,17 @@ struct ErrorTests {
             let mapped = RPCError(postgres: unique, logger: Logger(label: "test") { _ in logs })
             #expect(mapped.code == .alreadyExists)
             #expect(!mapped.message.contains("example.com"), "values never reach the caller")
+            #expect(!logs.messages.contains { $0.contains("example.com") }, "nor the log")
+
+            // A check violation's detail is the failing row, secrets included: never logged.
+            _ = try await pool.execute("CREATE TEMP TABLE secrets (hash text CHECK (length(hash) < 5))")
+            let check = await #expect(throws: PostgresError.self) {
+                try await pool.execute("INSERT INTO secrets VALUES (\("$argon2id$v=19$secret-salt"))")
+            }
+            #expect(check?.detail?.contains("secret-salt") == true)
+            _ = RPCError(postgres: check!, logger: Logger(label: "test") { _ in logs })
+            #expect(logs.messages.contains { $0.contains("23514") })
+            #expect(!logs.messages.contains { $0.contains("secret-salt") })
         }
     }
 

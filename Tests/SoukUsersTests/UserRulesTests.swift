@@ -32,6 +32,25 @@ struct UserRulesTests {
         #expect(UserRules.passwordProblem(String(repeating: "x", count: 129)) != nil)
         #expect(UserRules.passwordProblem(String(repeating: "👩‍👩‍👧", count: 10)) == nil)
         #expect(UserRules.passwordProblem("") == "is required")
+        // 60 characters, but 1,080 bytes: more than a hash is made of.
+        #expect(UserRules.passwordProblem(String(repeating: "👩‍👩‍👧", count: 60)) == "must be at most 1024 bytes long in UTF-8")
+    }
+
+    @Test("a name is counted in code points, as PostgreSQL's length() counts it", arguments: [
+        (String(repeating: "e\u{301}", count: 100), true),   // 100 characters, 200 code points
+        (String(repeating: "e\u{301}", count: 101), false),  // 101 characters, 202 code points
+        (String(repeating: "é", count: 200), true),
+    ])
+    func nameLengthInCodePoints(name: String, accepted: Bool) {
+        #expect((UserRules.fullNameProblem(name) == nil) == accepted)
+    }
+
+    @Test("a name of only invisible characters, or one that reverses its text, is refused", arguments: [
+        "\u{200B}", "\u{200B}\u{200B} \u{200B}", "\u{3164}", "\u{3164}\u{115F}", "\u{FEFF}",
+        "Ada \u{202E}ecalevoL", "\u{2067}Ada\u{2069}",
+    ])
+    func invisibleOrReversedNames(name: String) {
+        #expect(UserRules.fullNameProblem(name) != nil)
     }
 
     @Test("a full name has 1 to 200 characters and no control characters")

@@ -50,12 +50,13 @@ struct UsersUnderAttackTests {
             // Another case is the same account…
             _ = try await h.signIn(email: "IRIS@example.COM")
             #expect(try await rpcError { _ = try await h.createUser(email: "iris@EXAMPLE.com") }.code == .alreadyExists)
-            // …a non-ASCII look-alike is not, and its failures are counted under its own key.
-            for _ in 0..<3 {
-                _ = try? await h.signIn(email: "\u{130}ris@example.com")
+            // …a non-ASCII look-alike is not: no one's address, refused unchecked, and it spends
+            // none of the account's attempts.
+            for _ in 0..<5 {
+                #expect(try await rpcError { _ = try await h.signIn(email: "\u{130}ris@example.com") }.code == .unauthenticated)
             }
-            #expect(try await rpcError { _ = try await h.signIn(email: "\u{130}ris@example.com") }.code == .resourceExhausted)
             _ = try await h.signIn(email: "iris@example.com")
+            #expect(try await h.pool.query("SELECT count(*) FROM login_failures")[0].decode(0, as: Int64.self) == 0)
             // The database refuses a key that does not match its email.
             await #expect(throws: PostgresError.self) {
                 _ = try await h.pool.execute("UPDATE users SET email_key = 'someone@else.com'")
@@ -83,6 +84,27 @@ struct UsersUnderAttackTests {
             let stored = try await h.pool.query("SELECT full_name FROM users WHERE user_id = \(UUID(uuidString: user.userId)!)")
             #expect(try stored[0].decode(0, as: String.self) == "Ada Lovelace")
             #expect(try await rpcError { _ = try await h.signIn() }.code == .permissionDenied)
+        }
+    }
+
+    @Test("sign-up refuses what sign-in would: a password of more than 1,024 bytes within 128 characters")
+    func passwordBytes() async throws {
+        try await UsersTestHarness.with { h in
+            let password = String(repeating: "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}", count: 60)  // 60 characters, 1,080 bytes
+            let error = try await rpcError { _ = try await h.createUser(password: password) }
+            #expect(error.code == .invalidArgument && error.message.contains("1024 bytes"), "\(error)")
+            #expect(try await h.pool.query("SELECT count(*) FROM users")[0].decode(0, as: Int64.self) == 0)
+        }
+    }
+
+    @Test("a name is counted as the database counts it, before any hashing: 150 characters of 300 code points are refused")
+    func nameCountedAsTheDatabaseDoes() async throws {
+        try await UsersTestHarness.with { h in
+            let name = String(repeating: "e\u{301}", count: 150)
+            let error = try await rpcError { _ = try await h.createUser(fullName: name) }
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.message.contains("full_name"))
+            #expect(try await h.pool.query("SELECT count(*) FROM users")[0].decode(0, as: Int64.self) == 0)
         }
     }
 }
