@@ -4,6 +4,8 @@ import SoukRPCCore
 public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case invalidToken, expiredToken, wrongTokenKind, invalidKey, hashingFailed
+        /// Every password-hashing worker is busy and the queue is full.
+        case hashingBusy
     }
 
     public var kind: Kind
@@ -19,6 +21,7 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .invalidToken, .expiredToken, .wrongTokenKind: RPCError(.unauthenticated, message)
         case .invalidKey, .hashingFailed: RPCError(.internal, "internal error while checking credentials")
+        case .hashingBusy: RPCError(.resourceExhausted, message)
         }
     }
 }

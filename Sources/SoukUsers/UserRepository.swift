@@ -122,6 +122,13 @@ struct UserRepository: Sendable {
         return try rows.first?.decode("locked_until", as: Date.self) ?? Date().addingTimeInterval(lockoutSeconds)
     }
 
+    /// Gives back an attempt that was reserved but never checked.
+    func refundSignInAttempt(emailKey: String) async throws {
+        _ = try await database.execute("""
+            UPDATE login_failures SET failures = failures - 1 WHERE email_key = \(emailKey) AND failures > 1
+            """)
+    }
+
     func clearFailures(emailKey: String) async throws {
         _ = try await database.execute("DELETE FROM login_failures WHERE email_key = \(emailKey)")
     }

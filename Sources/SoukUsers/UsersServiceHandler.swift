@@ -83,7 +83,14 @@ public struct UsersServiceHandler: UsersService.Handler {
             }
             let user = try await repository.find(emailKey: emailKey)
             // Unknown email or not, one Argon2id verification: the same work, the same answer.
-            let matches = await configuration.passwordHasher.verify(request.password, against: user?.passwordHash ?? decoyHash)
+            let matches: Bool
+            do throws(AuthError) {
+                matches = try await configuration.passwordHasher.verify(request.password, against: user?.passwordHash ?? decoyHash)
+            } catch {
+                // Not checked (every hashing worker busy): the attempt is not the caller's to lose.
+                try await repository.refundSignInAttempt(emailKey: emailKey)
+                throw error.rpcError
+            }
             guard let user, matches else {
                 if count >= configuration.maxFailedSignIns {
                     throw throttled(until: try await repository.lockSignIns(emailKey: emailKey, lockout: configuration.lockout))

@@ -52,3 +52,31 @@ struct TokenClaimTests {
         #expect(throws: AuthError.self) { try verifier.verify(token, kind: .user, now: now) }
     }
 }
+
+/// Admission to the password-hashing threads.
+@Suite("Password hashing is bounded")
+struct HashingWorkersTests {
+    @Test("as many hashes as workers run, a short queue waits in order, and the rest are refused at once")
+    func admission() async throws {
+        let workers = HashingWorkers(concurrency: 1, queueLength: 1)
+        #expect(await workers.admit())
+        let queued = Task { await workers.admit() }
+        while workers.waiting == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(await !workers.admit(), "the queue is full: refused at once")
+        workers.finished()
+        #expect(await queued.value)
+        // The queue is empty again: one more may wait.
+        let next = Task { await workers.admit() }
+        while workers.waiting == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        workers.finished()
+        #expect(await next.value)
+        workers.finished()
+        #expect(await workers.admit())
+    }
+
+    @Test("a hasher whose workers and queue are full answers RESOURCE_EXHAUSTED, not a wait")
+    func busyIsResourceExhausted() {
+        let error = AuthError(kind: .hashingBusy, message: "too many sign-ins at once; try again in a moment")
+        #expect(error.rpcError.code == .resourceExhausted)
+    }
+}

@@ -10,12 +10,15 @@
 // 3. Runs GetCurrentUser from CONCURRENCY tasks over one RPCClient (CONNECTIONS connections)
 //    for DURATION seconds, each task with its own user's token: calls/s, p50, p99, and the
 //    CPU the server process spent per call.
-// 4. Runs `pgbench -S -c 8 -j 2 -T DURATION` against the same server (in the test database)
+// 4. Floods Authenticate with FLOOD sign-ins at once on a connection of their own (unknown
+//    emails, so each costs a full Argon2id check) and meanwhile times a legitimate sign-in on
+//    the other connection, five times: what a flood costs everyone else.
+// 5. Runs `pgbench -S -c 8 -j 2 -T DURATION` against the same server (in the test database)
 //    and prints the ratio; the target is at least 0.5.
 //
 // Environment: SOUK_BENCH_USERS_DATABASE_URL (default `Tools/dev-db url users`),
 // SOUK_BENCH_DATABASE_URL for pgbench's tables (default `Tools/dev-db url test`), DURATION (10),
-// CONCURRENCY (64), CONNECTIONS (1), USERS (64), PG_BIN (/usr/lib/postgresql/15/bin).
+// CONCURRENCY (64), CONNECTIONS (1), USERS (64), FLOOD (3000), PG_BIN (/usr/lib/postgresql/15/bin).
 import ArgumentParser
 import BenchSupport
 import Foundation
@@ -45,6 +48,7 @@ let duration = Int(benchEnvironment["DURATION"] ?? "") ?? 10
 let concurrency = Int(benchEnvironment["CONCURRENCY"] ?? "") ?? 64
 let connections = Int(benchEnvironment["CONNECTIONS"] ?? "") ?? 1
 let userCount = Int(benchEnvironment["USERS"] ?? "") ?? 64
+let floodCount = Int(benchEnvironment["FLOOD"] ?? "") ?? 3000
 let usersURL = databaseURL("SOUK_BENCH_USERS_DATABASE_URL", devDB: "users")
 let pgbenchURL = databaseURL("SOUK_BENCH_DATABASE_URL", devDB: "test")
 let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
@@ -129,6 +133,8 @@ func deleteBenchUsers() async throws {
     let pool = try PostgresPool(url: usersURL)
     let pattern = "bench-\(runTag)-%@bench.souk.invalid"
     try await pool.execute("DELETE FROM users WHERE email LIKE \(pattern)")
+    let floodPattern = "flood-\(runTag)-%@bench.souk.invalid"
+    try await pool.execute("DELETE FROM login_failures WHERE email_key LIKE \(floodPattern)")
     await pool.shutdown()
 }
 
@@ -143,6 +149,7 @@ struct Measurement: Sendable {
 
 struct ServiceResults {
     var authenticateLatencies: [UInt64]
+    var flood: FloodResults
     var storedParameters: String
     var rate: Double
     var latencies: [UInt64]
@@ -170,6 +177,7 @@ func benchService() async throws -> ServiceResults {
     }
     authenticateLatencies.sort()
     let tokens = signedIn
+    let flood = try await signInDuringFlood(email: "bench-\(runTag)-0@bench.souk.invalid", password: password)
 
     let pool = try PostgresPool(url: usersURL)
     let rows = try await pool.query("SELECT password_hash FROM users WHERE user_id = \(UUID(uuidString: tokens[0].userID)!)")
@@ -217,8 +225,60 @@ func benchService() async throws -> ServiceResults {
     let clientCPU = (cpuSeconds() - clientCPUBefore) / Double(latencies.count) * 1e6
     print(String(format: "GetCurrentUser: %.0f calls/s, p50 %.0f µs, p99 %.0f µs (%d calls)",
                  rate, percentile(latencies, 0.50), percentile(latencies, 0.99), latencies.count))
-    return ServiceResults(authenticateLatencies: authenticateLatencies, storedParameters: storedParameters,
+    return ServiceResults(authenticateLatencies: authenticateLatencies, flood: flood, storedParameters: storedParameters,
                           rate: rate, latencies: latencies, serverCPU: serverCPU, clientCPU: clientCPU)
+}
+
+struct FloodResults {
+    var refused = 0, checked = 0
+    var floodSeconds = 0.0
+    var legitimate: [(milliseconds: Double, outcome: String)] = []
+}
+
+/// FLOOD sign-ins at once on a connection of their own; meanwhile a legitimate sign-in on
+/// the shared client, five times.
+func signInDuringFlood(email: String, password: String) async throws -> FloodResults {
+    let floodClient = RPCClient(host: "127.0.0.1", port: port)
+    let floodUsers = UsersService.Client(transport: floodClient)
+    print("Authenticate: a flood of \(floodCount) sign-ins on one connection, a legitimate one beside it …")
+    var results = FloodResults()
+    let started = nowNanoseconds()
+    try await withThrowingTaskGroup(of: RPCStatusCode?.self) { group in
+        for index in 0 ..< floodCount {
+            group.addTask {
+                var request = AuthenticateRequest()
+                request.email = "flood-\(runTag)-\(index)@bench.souk.invalid"
+                request.password = "not anyone's password"
+                do {
+                    _ = try await floodUsers.authenticate(request, options: CallOptions(timeout: .seconds(120)))
+                    return .ok
+                } catch let error as RPCError {
+                    return error.code
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        for _ in 0 ..< 5 {
+            var request = AuthenticateRequest()
+            request.email = email
+            request.password = password
+            let before = nowNanoseconds()
+            var outcome = "OK"
+            do {
+                _ = try await users.authenticate(request, options: CallOptions(timeout: .seconds(120)))
+            } catch let error as RPCError {
+                outcome = error.code.name
+            }
+            results.legitimate.append((Double(nowNanoseconds() - before) / 1e6, outcome))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for try await code in group {
+            if code == .resourceExhausted { results.refused += 1 } else { results.checked += 1 }
+        }
+    }
+    results.floodSeconds = Double(nowNanoseconds() - started) / 1e9
+    await floodClient.close()
+    return results
 }
 
 let service: ServiceResults
@@ -236,7 +296,7 @@ do {
 let (rate, latencies, serverCPU, clientCPU) = (service.rate, service.latencies, service.serverCPU, service.clientCPU)
 let (authenticateLatencies, storedParameters) = (service.authenticateLatencies, service.storedParameters)
 
-// 4. pgbench on the same server.
+// 5. pgbench on the same server.
 let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
 let pgbench = PgbenchTarget(parameter: pgbenchConfiguration.urlParameter)
 do {
@@ -251,6 +311,11 @@ print("")
 print(String(format: "GetCurrentUser over RPC  %8.0f calls/s  p50 %5.0f µs  p99 %6.0f µs  server CPU %.0f µs/call  client CPU %.0f µs/call",
              rate, percentile(latencies, 0.50), percentile(latencies, 0.99), serverCPU, clientCPU))
 print(String(format: "pgbench -S -c 8 -j 2     %8.0f tps      ratio %.2f (target ≥ 0.50)", reference.rate, rate / reference.rate))
+let flood = service.flood
+print(String(format: "Flood of %d sign-ins     %d checked, %d refused RESOURCE_EXHAUSTED at once, over %.1f s",
+             floodCount, flood.checked, flood.refused, flood.floodSeconds))
+print("Legitimate sign-in during the flood: " + flood.legitimate.map { String(format: "%.1f ms %@", $0.milliseconds, $0.outcome) }
+    .joined(separator: ", "))
 print(String(format: "Authenticate             p50 %.1f ms, max %.1f ms over %d sign-ins; stored hashes: %@",
              percentile(authenticateLatencies, 0.50) / 1000, percentile(authenticateLatencies, 1.0) / 1000,
              authenticateLatencies.count, storedParameters))
