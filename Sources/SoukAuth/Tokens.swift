@@ -30,6 +30,8 @@ public struct TokenClaims: Sendable, Equatable {
     public var notBefore: Int64? = nil
     /// `kid` of the header: which key signed it.
     public var keyID: String
+    /// `aud`: the service a service credential is for, e.g. `souk-users`.
+    public var audience: String? = nil
 }
 
 /// Issues signed JWTs (EdDSA over Ed25519, through libsodium) with issuer, subject,
@@ -46,10 +48,12 @@ public struct TokenIssuer: Sendable {
         self.lifetime = lifetime
     }
 
-    /// A token for `subject`, valid from `now` for the issuer's lifetime.
-    public func issue(subject: String, kind: TokenKind = .user, now: UnixTime = .now) -> (token: String, claims: TokenClaims) {
+    /// A token for `subject`, valid from `now` for the issuer's lifetime; `audience`
+    /// names the service a service credential is for.
+    public func issue(subject: String, kind: TokenKind = .user, audience: String? = nil,
+                      now: UnixTime = .now) -> (token: String, claims: TokenClaims) {
         let claims = TokenClaims(issuer: issuer, subject: subject, kind: kind, issuedAt: now.seconds,
-                                 expiresAt: now.seconds + lifetime.components.seconds, keyID: key.id)
+                                 expiresAt: now.seconds + lifetime.components.seconds, keyID: key.id, audience: audience)
         var header = JSONWriter()
         header.beginObject()
         header.fieldKey("alg"); header.value("EdDSA")
@@ -61,6 +65,7 @@ public struct TokenIssuer: Sendable {
         payload.fieldKey("iss"); payload.value(claims.issuer)
         payload.fieldKey("sub"); payload.value(claims.subject)
         payload.fieldKey("typ"); payload.value(claims.kind.rawValue)
+        if let audience = claims.audience { payload.fieldKey("aud"); payload.value(audience) }
         payload.fieldKey("iat"); payload.raw(String(claims.issuedAt))  // JWT times are JSON numbers
         payload.fieldKey("exp"); payload.raw(String(claims.expiresAt))
         payload.endObject()
@@ -91,22 +96,35 @@ public struct TokenVerifier: Sendable {
     public let issuer: String
     private let keys: [String: VerificationKey]
     public let leeway: Int64
+    /// When set, a token must name this audience (`aud`): a service credential made
+    /// for another service is refused.
+    public let audience: String?
+    /// When set, a token may be valid for at most this long (`exp - iat`).
+    public let maxLifetimeSeconds: Int64?
     /// Shared by the copies of this verifier.
     private let verified: VerifiedTokens
 
     /// Longer tokens are refused before any parsing.
     public static let maxTokenLength = 4096
 
-    /// Trusts tokens from `issuer` signed by any of `keys`; `leewaySeconds` absorbs clock skew.
-    public init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30) {
-        self.init(issuer: issuer, keys: keys, leewaySeconds: leewaySeconds, cacheCapacity: 4096)
+    /// Trusts tokens from `issuer` signed by any of `keys` (the current key and those
+    /// before it, so that tokens signed before a rotation stay valid until they expire);
+    /// `leewaySeconds` absorbs clock skew. `audience` and `maxLifetime`, for service
+    /// credentials: the callee's name, and the longest validity accepted.
+    public init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30,
+                audience: String? = nil, maxLifetime: Duration? = nil) {
+        self.init(issuer: issuer, keys: keys, leewaySeconds: leewaySeconds, audience: audience, maxLifetime: maxLifetime,
+                  cacheCapacity: 4096)
     }
 
     /// `cacheCapacity`: how many verified tokens are remembered (0: none).
-    init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30, cacheCapacity: Int) {
+    init(issuer: String, keys: [VerificationKey], leewaySeconds: Int64 = 30, audience: String? = nil,
+         maxLifetime: Duration? = nil, cacheCapacity: Int) {
         self.issuer = issuer
         self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.leeway = leewaySeconds
+        self.audience = audience
+        self.maxLifetimeSeconds = maxLifetime?.components.seconds
         self.verified = VerifiedTokens(capacity: cacheCapacity)
     }
 
@@ -147,6 +165,16 @@ public struct TokenVerifier: Sendable {
         }
         guard claims.issuedAt <= now.seconds + leeway, (claims.notBefore ?? .min) <= now.seconds + leeway else {
             throw .invalidToken("the \(label) is not valid yet")
+        }
+        if let audience, claims.audience != audience {
+            throw .invalidToken(claims.audience.map { "the \(label) is for \($0), not \(audience)" }
+                ?? "the \(label) names no audience; it must be made for \(audience)")
+        }
+        if let maxLifetimeSeconds {
+            let (lifetime, overflow) = claims.expiresAt.subtractingReportingOverflow(claims.issuedAt)
+            guard !overflow, lifetime <= maxLifetimeSeconds else {
+                throw .invalidToken("the \(label) is valid for longer than the \(maxLifetimeSeconds) s this service accepts")
+            }
         }
         return claims
     }
@@ -193,7 +221,7 @@ public struct TokenVerifier: Sendable {
             notBefore = value
         }
         return TokenClaims(issuer: issuer, subject: subject, kind: tokenKind, issuedAt: issuedAt,
-                           expiresAt: expiresAt, notBefore: notBefore, keyID: keyID)
+                           expiresAt: expiresAt, notBefore: notBefore, keyID: keyID, audience: payload.string("aud"))
     }
 
     /// Verifies the `authorization: Bearer <token>` metadata of a call.
@@ -253,5 +281,24 @@ extension JSONObject {
             if case .number(let literal) = member.value { return Int64(literal) }
         }
         return nil
+    }
+}
+
+/// Service credentials: what one service signs to call another's internal rpcs.
+public enum ServiceCredentials {
+    /// The issuer every service credential names.
+    public static let issuer = "souk-services"
+    /// The longest validity a callee accepts; callers sign theirs for a minute.
+    public static let maxLifetime = Duration.seconds(5 * 60)
+    public static let lifetime = Duration.seconds(60)
+
+    /// The verifier of credentials made for `service` (e.g. `souk-users`) with one of `keys`.
+    public static func verifier(for service: String, keys: [VerificationKey]) -> TokenVerifier {
+        TokenVerifier(issuer: issuer, keys: keys, audience: service, maxLifetime: maxLifetime)
+    }
+
+    /// A credential for `caller` (e.g. `souk-orders`) to call `callee`, signed with `key`.
+    public static func issue(caller: String, callee: String, key: SigningKey, now: UnixTime = .now) -> String {
+        TokenIssuer(key: key, issuer: issuer, lifetime: lifetime).issue(subject: caller, kind: .service, audience: callee, now: now).token
     }
 }

@@ -18,7 +18,9 @@ public struct UsersCommand: AsyncParsableCommand {
         discussion: """
             Settings come from options, or else from the environment: SOUK_USERS_DATABASE_URL, \
             SOUK_USERS_SIGNING_KEY_FILE (the key access tokens are signed with: `<key id> <base64 seed>`, \
-            see `souk keys new`), SOUK_SERVICE_KEYS_FILE (public keys of the service credentials \
+            see `souk keys new`; readable by its owner only), SOUK_USERS_PUBLIC_KEYS_FILE (optional: \
+            the public keys of earlier signing keys, whose tokens stay valid until they expire, \
+            e.g. after a rotation), SOUK_SERVICE_KEYS_FILE (public keys of the service credentials \
             internal rpcs accept: `<key id> <base64 public key>` per line).
             """)
 
@@ -26,6 +28,8 @@ public struct UsersCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0: any free port).") public var port = 50051
     @Option(help: "The users database URL.") public var databaseURL: String?
     @Option(help: "The file of the key that signs access tokens.") public var signingKeyFile: String?
+    @Option(help: "The file of the public keys of earlier signing keys still trusted (rotation).")
+    public var usersPublicKeysFile: String?
     @Option(help: "The file of the public keys of trusted service credentials.") public var serviceKeysFile: String?
     @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
     @OptionGroup(title: "RPC server limits") public var server: RPCServerOptions
@@ -37,6 +41,18 @@ public struct UsersCommand: AsyncParsableCommand {
             throw ValidationError("missing setting: pass it as an option, or set \(variable)")
         }
         return value
+    }
+
+    /// A private key's file, refused (as ssh does) when anyone but its owner may read it.
+    static func readPrivateKey(_ path: String) throws -> String {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw ValidationError("""
+                \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): a private key must be \
+                readable by its owner only. Fix it with: chmod 600 \(path)
+                """)
+        }
+        return try read(path)
     }
 
     static func read(_ path: String) throws -> String {
@@ -51,7 +67,11 @@ public struct UsersCommand: AsyncParsableCommand {
         var logger = Logger(label: "souk.users")
         logger.logLevel = .info
         let url = try Self.setting(databaseURL, "SOUK_USERS_DATABASE_URL")
-        let signingKey = try SigningKey(fileContents: Self.read(try Self.setting(signingKeyFile, "SOUK_USERS_SIGNING_KEY_FILE")))
+        let signingKey = try SigningKey(fileContents: Self.readPrivateKey(try Self.setting(signingKeyFile, "SOUK_USERS_SIGNING_KEY_FILE")))
+        var trustedUserKeys = [signingKey.verificationKey]
+        if let file = usersPublicKeysFile ?? ProcessInfo.processInfo.environment["SOUK_USERS_PUBLIC_KEYS_FILE"], !file.isEmpty {
+            trustedUserKeys += try VerificationKey.keys(fromFileContents: Self.read(file))
+        }
         let serviceKeys = try VerificationKey.keys(fromFileContents: Self.read(try Self.setting(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE")))
 
         let pool = try PostgresPool(url: url, applicationName: "souk-users", logger: logger)
@@ -63,8 +83,8 @@ public struct UsersCommand: AsyncParsableCommand {
             database: pool,
             configuration: .init(
                 tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
-                userTokens: TokenVerifier(issuer: "souk-users", keys: [signingKey.verificationKey]),
-                serviceCredentials: TokenVerifier(issuer: "souk-services", keys: serviceKeys)),
+                userTokens: TokenVerifier(issuer: "souk-users", keys: trustedUserKeys),
+                serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: serviceKeys)),
             logger: logger)
         let server = RPCServer(services: [handler], configuration: self.server.configuration(host: host, port: port), logger: logger)
         let (host, port, announcer) = (self.host, self.port, logger)
@@ -157,12 +177,15 @@ public struct KeysCommand: AsyncParsableCommand {
             if !manager.fileExists(atPath: dir) {
                 try manager.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: 0o700])
+            } else if chmod(dir, 0o700) != 0 {
+                // An existing folder is made private too: it holds private keys.
+                throw ValidationError("cannot make \(dir) mode 700: \(String(cString: strerror(errno)))")
             }
             for (name, idPrefix) in Self.pairs {
                 let signing = "\(dir)/\(name).key", verifying = "\(dir)/\(name).pub"
                 if manager.fileExists(atPath: signing) {
                     // Kept, but checked: a damaged key is better found now than at the first call.
-                    let key = try SigningKey(fileContents: try UsersCommand.read(signing))
+                    let key = try SigningKey(fileContents: try UsersCommand.readPrivateKey(signing))
                     guard manager.fileExists(atPath: verifying) else {
                         try New.appendPublicKey(key.verificationKey, to: verifying)
                         print("kept \(signing) (key \(key.id)); wrote its missing public key to \(verifying)")

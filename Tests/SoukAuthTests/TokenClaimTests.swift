@@ -46,6 +46,17 @@ struct TokenClaimTests {
         #expect(claims.notBefore == 1_800_000_100)
     }
 
+    @Test("after a rotation, tokens of the previous key stay valid until they expire; the verifier trusts both keys")
+    func rotation() throws {
+        let next = try SigningKey.generate(id: "users-2027-01")
+        let rotated = TokenVerifier(issuer: "souk-users", keys: [next.verificationKey, key.verificationKey])
+        let before = TokenIssuer(key: key, issuer: "souk-users").issue(subject: "user-1", now: now).token
+        let after = TokenIssuer(key: next, issuer: "souk-users").issue(subject: "user-1", now: now).token
+        _ = try rotated.verify(before, kind: .user, now: now)
+        _ = try rotated.verify(after, kind: .user, now: now)
+        #expect(throws: AuthError.self) { try verifier.verify(after, kind: .user, now: now) }
+    }
+
     @Test("an nbf that is not a number of seconds is refused")
     func malformedNotBefore() {
         let token = signed(#""iat":1800000000,"exp":1800000900,"nbf":"soon""#)

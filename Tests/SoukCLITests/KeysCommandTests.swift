@@ -36,6 +36,33 @@ struct KeysCommandTests {
         }
     }
 
+    @Test("keys dev makes an existing folder mode 700 too")
+    func existingFolderMadePrivate() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+            try await run(["keys", "dev", "--dir", dir])
+            let folder = try FileManager.default.attributesOfItem(atPath: dir)
+            #expect((folder[.posixPermissions] as? Int) == 0o700)
+        }
+    }
+
+    @Test("a private key readable by others is refused, saying how to fix it")
+    func privateKeyReadableByOthers() async throws {
+        try await withTemporaryDirectory { dir in
+            try await run(["keys", "dev", "--dir", dir])
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(dir)/users.key")
+            do {
+                try await run(["keys", "dev", "--dir", dir])
+                Issue.record("a private key of mode 644 was accepted")
+            } catch {
+                let message = SoukCommand.message(for: error)
+                #expect(message.contains("readable by others (mode 644)"), "\(message)")
+                #expect(message.contains("chmod 600 \(dir)/users.key"), "\(message)")
+            }
+        }
+    }
+
     @Test("a token signed with the dev users key verifies with the dev users public key")
     func keysWork() async throws {
         try await withTemporaryDirectory { dir in

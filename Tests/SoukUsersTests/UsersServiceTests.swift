@@ -216,7 +216,7 @@ struct UsersServiceTests {
             let expired = TokenIssuer(key: h.userKey, issuer: UsersTestHarness.issuer)
                 .issue(subject: user.userId, now: UnixTime(seconds: UnixTime.now.seconds - 3600)).token
             let wrongIssuer = TokenIssuer(key: h.userKey, issuer: "elsewhere").issue(subject: user.userId).token
-            let service = TokenIssuer(key: h.serviceKey, issuer: "souk-services").issue(subject: "souk-orders", kind: .service).token
+            let service = ServiceCredentials.issue(caller: "souk-orders", callee: "souk-users", key: h.serviceKey)
             let parts = good.split(separator: ".")
             let algNone = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIiwia2lkIjoidXNlcnMtdGVzdCJ9.\(parts[1])."
             for token in [forged, expired, wrongIssuer, service, algNone, good + "x", "garbage", ""] {
@@ -251,6 +251,25 @@ struct UsersServiceTests {
         }
     }
 
+
+    @Test("GetUser refuses a service credential made for another service, one with no audience, and one valid too long")
+    func serviceCredentialAudience() async throws {
+        try await UsersTestHarness.with { h in
+            let user = try await h.createUser()
+            var request = GetUserRequest()
+            request.userId = user.userId
+            let forOrders = try await rpcError { _ = try await h.client.getUser(request, options: h.serviceCredential(callee: "souk-orders")) }
+            #expect(forOrders.code == .unauthenticated && forOrders.message.contains("for souk-orders, not souk-users"), "\(forOrders)")
+            let noAudience = TokenIssuer(key: h.serviceKey, issuer: ServiceCredentials.issuer, lifetime: .seconds(60))
+                .issue(subject: "souk-orders", kind: .service).token
+            #expect(try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(noAudience)) }.code == .unauthenticated)
+            let longLived = TokenIssuer(key: h.serviceKey, issuer: ServiceCredentials.issuer, lifetime: .seconds(3600))
+                .issue(subject: "souk-orders", kind: .service, audience: "souk-users").token
+            let tooLong = try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(longLived)) }
+            #expect(tooLong.code == .unauthenticated && tooLong.message.contains("longer than"), "\(tooLong)")
+            _ = try await h.client.getUser(request, options: h.serviceCredential())
+        }
+    }
     @Test("a disabled user cannot sign in, and GetUser says it is disabled")
     func disabledUser() async throws {
         try await UsersTestHarness.with { h in

@@ -24,7 +24,7 @@ struct UsersTestHarness: Sendable {
         var configuration = UsersServiceHandler.Configuration(
             tokenIssuer: TokenIssuer(key: userKey, issuer: issuer),
             userTokens: TokenVerifier(issuer: issuer, keys: [userKey.verificationKey]),
-            serviceCredentials: TokenVerifier(issuer: "souk-services", keys: [serviceKey.verificationKey]),
+            serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: [serviceKey.verificationKey]),
             passwordHasher: hasher)
         configuration.maxFailedSignIns = 3
         configuration.throttleWindow = .seconds(60)
@@ -110,8 +110,7 @@ struct UsersTestHarness: Sendable {
         CallOptions(metadata: Metadata(["authorization": "Bearer \(token)"]))
     }
 
-    func serviceCredential(subject: String = "souk-orders") -> CallOptions {
-        let (token, _) = TokenIssuer(key: serviceKey, issuer: "souk-services").issue(subject: subject, kind: .service)
-        return Self.bearer(token)
+    func serviceCredential(subject: String = "souk-orders", callee: String = "souk-users") -> CallOptions {
+        Self.bearer(ServiceCredentials.issue(caller: subject, callee: callee, key: serviceKey))
     }
 }
