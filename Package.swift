@@ -97,6 +97,8 @@ let package = Package(
 
         // The frame decoder's libFuzzer target (Tools/fuzz-frames); a normal build replays inputs.
         .executableTarget(name: "souk-fuzz-frames", dependencies: ["SoukRPC"], path: "Tools/souk-fuzz-frames"),
+        // The token claims' libFuzzer target (Tools/fuzz-claims); a normal build replays inputs.
+        .executableTarget(name: "souk-fuzz-claims", dependencies: ["SoukAuth"], path: "Tools/souk-fuzz-claims"),
         // A server hosting InteropService and health, for the Python client's tests.
         .executableTarget(name: "souk-interop-server", dependencies: [
             "SoukRPC", "SoukRPCCore", "TestContracts",

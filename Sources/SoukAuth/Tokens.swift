@@ -302,3 +302,29 @@ public enum ServiceCredentials {
         TokenIssuer(key: key, issuer: issuer, lifetime: lifetime).issue(subject: caller, kind: .service, audience: callee, now: now).token
     }
 }
+
+/// Entry points for the claims fuzzer (Tools/fuzz-claims): tokens whose payload is any
+/// bytes, validly signed, so that the fuzzer reaches the claims parser and the checks
+/// after it, which a forged signature never does.
+package enum SoukAuthFuzzing {
+    private static let key = try! SigningKey(fileContents: "fuzz AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    private static let verifier = TokenVerifier(issuer: "souk-users", keys: [key.verificationKey],
+                                                audience: nil, maxLifetime: nil, cacheCapacity: 64)
+    private static let serviceVerifier = ServiceCredentials.verifier(for: "souk-users", keys: [key.verificationKey])
+
+    /// Signs `payload` as a token's claims and verifies it every way a service would, at
+    /// a few instants; never traps, whatever the bytes.
+    package static func verifySigned(payload: [UInt8]) {
+        let header = Sodium.base64URL(Array(#"{"alg":"EdDSA","typ":"JWT","kid":"fuzz"}"#.utf8))
+        let signingInput = header + "." + Sodium.base64URL(payload)
+        let token = signingInput + "." + Sodium.base64URL(key.sign(Array(signingInput.utf8)))
+        for now: Int64 in [0, 1_800_000_000, 4_000_000_000] {  // clock readings: trusted, unlike claims
+            for kind in [TokenKind.user, .service] {
+                _ = try? verifier.verify(token, kind: kind, now: UnixTime(seconds: now))
+                _ = try? serviceVerifier.verify(token, kind: kind, now: UnixTime(seconds: now))
+            }
+        }
+        // The same bytes as a whole token, unsigned: the parser before the signature check.
+        _ = try? verifier.verify(String(decoding: payload, as: UTF8.self), kind: .user, now: UnixTime(seconds: 1_800_000_000))
+    }
+}

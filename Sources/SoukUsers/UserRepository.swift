@@ -129,6 +129,17 @@ struct UserRepository: Sendable {
             """)
     }
 
+    /// Deletes the throttle rows whose window is over and that no lock holds, so that
+    /// guesses at unknown emails do not pile up rows for ever.
+    func purgeExpiredSignInAttempts(window: Duration) async throws {
+        let windowSeconds = Double(window.components.seconds)
+        _ = try await database.execute("""
+            DELETE FROM login_failures
+            WHERE window_started_at < now() - make_interval(secs => \(windowSeconds))
+              AND (locked_until IS NULL OR locked_until <= now())
+            """)
+    }
+
     func clearFailures(emailKey: String) async throws {
         _ = try await database.execute("DELETE FROM login_failures WHERE email_key = \(emailKey)")
     }

@@ -6,6 +6,7 @@ import SoukPostgres
 import SoukProtobuf
 import SoukRPCCore
 import SoukWire
+import Synchronization
 
 /// Serves `souk.users.v1.UsersService`: registration, sign-in, profiles, and the
 /// internal "is this user real and active?" lookup for other services.
@@ -19,8 +20,14 @@ public struct UsersServiceHandler: UsersService.Handler {
         /// Verifies the service credentials internal rpcs demand.
         public var serviceCredentials: TokenVerifier
         public var passwordHasher: PasswordHasher
-        /// Failed sign-ins for one email within `throttleWindow` that block it for `lockout`.
+        /// Sign-in attempts for one email within `throttleWindow` after which it is blocked
+        /// for `lockout` (an attempt is counted before its password is checked; a successful
+        /// sign-in clears the count).
         public var maxFailedSignIns: Int = 5
+        /// Sign-in attempts from one client address (any emails) within `throttleWindow`
+        /// after which it is blocked for `lockout`; a successful sign-in gives its attempt
+        /// back. Against spraying one password over many accounts.
+        public var maxFailedSignInsPerPeer: Int = 100
         public var throttleWindow: Duration = .seconds(15 * 60)
         public var lockout: Duration = .seconds(15 * 60)
 
@@ -39,6 +46,8 @@ public struct UsersServiceHandler: UsersService.Handler {
     /// A hash of no one's password: an unknown email is checked against it, so that it
     /// costs as long as a wrong password and the two answers cannot be told apart.
     private let decoyHash: String
+    /// Expired throttle rows are purged by a sign-in, at most once a minute.
+    private let purgeGate = OncePer(.seconds(60))
 
     public init(database: PostgresPool, configuration: Configuration, logger: Logger = Logger(label: "souk.users")) async throws {
         self.repository = UserRepository(database: database)
@@ -72,7 +81,18 @@ public struct UsersServiceHandler: UsersService.Handler {
             throw refused
         }
         let emailKey = UserRules.emailKey(request.email)
+        let peerKey = Self.peerKey(context.peer)
         return try await usingDatabase {
+            try await purgeExpiredSignInAttemptsNowAndThen()
+            // Spraying many accounts from one address is bounded too.
+            let fromPeer = try await repository.reserveSignInAttempt(
+                emailKey: peerKey, maxAttempts: configuration.maxFailedSignInsPerPeer, window: configuration.throttleWindow)
+            guard case .reserved(let peerCount) = fromPeer else {
+                throw RPCError(.resourceExhausted, "too many failed sign-ins from this address; try again later")
+            }
+            if peerCount >= configuration.maxFailedSignInsPerPeer {
+                _ = try await repository.lockSignIns(emailKey: peerKey, lockout: configuration.lockout)
+            }
             // The attempt is counted before the password is checked, atomically: guesses
             // sent all at once cannot each find the count still under the limit.
             let attempt = try await repository.reserveSignInAttempt(
@@ -89,6 +109,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             } catch {
                 // Not checked (every hashing worker busy): the attempt is not the caller's to lose.
                 try await repository.refundSignInAttempt(emailKey: emailKey)
+                try await repository.refundSignInAttempt(emailKey: peerKey)
                 throw error.rpcError
             }
             guard let user, matches else {
@@ -99,6 +120,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             }
             guard user.status == .active else { throw Self.disabled }
             try await repository.clearFailures(emailKey: emailKey)
+            try await repository.refundSignInAttempt(emailKey: peerKey)
             if configuration.passwordHasher.needsRehash(user.passwordHash) {
                 // The parameters were raised since this hash was made: the password is at hand, so upgrade it now.
                 let stronger = try await hashPassword(request.password)
@@ -201,6 +223,20 @@ public struct UsersServiceHandler: UsersService.Handler {
         }
     }
 
+    /// The throttle key of a caller's address: `peer:` and its IP, without the port.
+    static func peerKey(_ peer: String) -> String {
+        var address = Substring(peer)
+        if let colon = address.lastIndex(of: ":"), address[address.index(after: colon)...].allSatisfy(\.isNumber) {
+            address = address[..<colon]
+        }
+        return "peer:" + address.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    }
+
+    /// Purges expired throttle rows, at most once a minute.
+    private func purgeExpiredSignInAttemptsNowAndThen() async throws {
+        if purgeGate.isDue() { try await repository.purgeExpiredSignInAttempts(window: configuration.throttleWindow) }
+    }
+
     /// RESOURCE_EXHAUSTED for a blocked email: until then, or (nil) for as long as the
     /// attempts still being checked take, and at most the lockout.
     private func throttled(until: Date?) -> RPCError {
@@ -223,6 +259,25 @@ public struct UsersServiceHandler: UsersService.Handler {
             throw error
         } catch {
             throw databaseError(error)
+        }
+    }
+}
+
+/// Says yes the first time, then at most once per interval.
+final class OncePer: Sendable {
+    private let interval: Duration
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(_ interval: Duration) {
+        self.interval = interval
+    }
+
+    func isDue() -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            if let previous = last, now - previous < interval { return false }
+            last = now
+            return true
         }
     }
 }

@@ -33,7 +33,7 @@ struct UsersUnderAttackTests {
             // maxFailedSignIns is 3: two guesses answered "wrong", the third locks, every other one refused unchecked.
             #expect(codes[.unauthenticated] == 2, "\(codes)")
             #expect(codes[.resourceExhausted] == 198, "\(codes)")
-            let rows = try await h.pool.query("SELECT failures, locked_until IS NOT NULL FROM login_failures")
+            let rows = try await h.pool.query("SELECT failures, locked_until IS NOT NULL FROM login_failures WHERE email_key = 'ada@example.com'")
             #expect(try rows[0].decode(0, as: Int32.self) == 3)
             #expect(try rows[0].decode(1, as: Bool.self))
             #expect(try await rpcError { _ = try await h.signIn() }.code == .resourceExhausted)
@@ -56,7 +56,7 @@ struct UsersUnderAttackTests {
                 #expect(try await rpcError { _ = try await h.signIn(email: "\u{130}ris@example.com") }.code == .unauthenticated)
             }
             _ = try await h.signIn(email: "iris@example.com")
-            #expect(try await h.pool.query("SELECT count(*) FROM login_failures")[0].decode(0, as: Int64.self) == 0)
+            #expect(try await h.pool.query("SELECT count(*) FROM login_failures WHERE email_key NOT LIKE 'peer:%'")[0].decode(0, as: Int64.self) == 0)
             // The database refuses a key that does not match its email.
             await #expect(throws: PostgresError.self) {
                 _ = try await h.pool.execute("UPDATE users SET email_key = 'someone@else.com'")
@@ -105,6 +105,39 @@ struct UsersUnderAttackTests {
             #expect(error.code == .invalidArgument, "\(error)")
             #expect(error.message.contains("full_name"))
             #expect(try await h.pool.query("SELECT count(*) FROM users")[0].decode(0, as: Int64.self) == 0)
+        }
+    }
+
+    @Test("spraying one password over many accounts from one address is bounded: past the per-peer limit every sign-in waits")
+    func sprayingIsBounded() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.createUser()
+            var configuration = h.configuration
+            configuration.maxFailedSignInsPerPeer = 4
+            let handler = try await UsersServiceHandler(database: h.pool, configuration: configuration, logger: UsersTestHarness.logger)
+            let client = UsersService.Client(transport: InProcessTransport(services: [handler]))
+            for index in 0..<4 {
+                let error = try await rpcError { _ = try await h.signIn(email: "victim\(index)@example.com", password: "Summer2026!!", client: client) }
+                #expect(error.code == .unauthenticated)
+            }
+            let fifth = try await rpcError { _ = try await h.signIn(email: "victim4@example.com", password: "Summer2026!!", client: client) }
+            #expect(fifth.code == .resourceExhausted && fifth.message.contains("from this address"), "\(fifth)")
+            #expect(try await rpcError { _ = try await h.signIn(client: client) }.code == .resourceExhausted)
+        }
+    }
+
+    @Test("throttle rows whose window is over and that no lock holds are purged; locked ones stay")
+    func expiredThrottleRowsArePurged() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.pool.execute("""
+                INSERT INTO login_failures (email_key, failures, window_started_at, locked_until) VALUES
+                    ('stale@example.com', 2, now() - interval '2 hours', NULL),
+                    ('expired-lock@example.com', 3, now() - interval '2 hours', now() - interval '1 hour'),
+                    ('locked@example.com', 3, now() - interval '2 hours', now() + interval '1 hour')
+                """)
+            _ = try? await h.signIn(email: "someone@example.com")
+            let rows = try await h.pool.query("SELECT email_key FROM login_failures WHERE email_key NOT LIKE 'peer:%' ORDER BY 1")
+            #expect(try rows.map { try $0.decode(0, as: String.self) } == ["locked@example.com", "someone@example.com"])
         }
     }
 }
