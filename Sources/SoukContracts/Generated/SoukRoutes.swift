@@ -535,7 +535,7 @@ public enum SoukRoutes {
               "UsersService"
             ],
             "summary": "Checks an email and password and issues an access token. Needs no token.",
-            "description": "Checks an email and password and issues an access token. Needs no token.\nFails with `UNAUTHENTICATED` when the email is unknown or the password is\nwrong (the same error for both, so as not to reveal which emails exist),\nand with `PERMISSION_DENIED` when the password is right but the account\nis disabled.",
+            "description": "Checks an email and password and issues an access token. Needs no token.\nFails with `UNAUTHENTICATED` when the email is unknown or the password is\nwrong (the same error for both, so as not to reveal which emails exist),\nand with `PERMISSION_DENIED` when the password is right but the account\nis disabled. Fails with `RESOURCE_EXHAUSTED` (nothing checked) after 5\nattempts for one email within 15 minutes, for 15 minutes; after 100\nattempts from one client address within 15 minutes; and when more\nsign-ins are being checked at once than the server's cores and a short\nqueue take. Each attempt is counted before its password is checked; a\nsuccessful sign-in clears its email's count.",
             "requestBody": {
               "required": true,
               "content": {
@@ -1104,11 +1104,11 @@ public enum SoukRoutes {
             "properties": {
               "email": {
                 "type": "string",
-                "description": "The account's email address; trimmed and lower-cased before lookup."
+                "description": "The account's email address; the case of its ASCII letters is ignored,\nnothing else is changed (not trimmed). An address sign-up would refuse\nis refused at once, as an unknown one."
               },
               "password": {
                 "type": "string",
-                "description": "The account's password, as given at sign-up. Never logged."
+                "description": "The account's password, as given at sign-up; one that sign-up would\nrefuse is refused at once. Never logged."
               }
             },
             "additionalProperties": false
@@ -1143,15 +1143,15 @@ public enum SoukRoutes {
             "properties": {
               "email": {
                 "type": "string",
-                "description": "The email address: 3 to 254 characters with exactly one `@` and text on\nboth sides of it. Leading and trailing spaces are trimmed and it is\nlower-cased before use, so uniqueness ignores case."
+                "description": "The email address: at most 254 characters, `local@domain` with an ASCII\ndot-atom local part of 1 to 64 characters and a domain of at least two\nDNS labels (IDNs in their `xn--` form). Not trimmed: surrounding spaces\nmake it invalid. Stored as given; uniqueness ignores the case of its\nASCII letters (and of nothing else)."
               },
               "password": {
                 "type": "string",
-                "description": "The password: 8 to 128 Unicode characters. Stored only as a slow salted\nhash (Argon2id or scrypt); never logged, never returned."
+                "description": "The password: 10 to 128 characters, counted as a person counts them\n(grapheme clusters), and at most 1,024 bytes of UTF-8. Stored only as an\nArgon2id hash; never logged, never returned."
               },
               "fullName": {
                 "type": "string",
-                "description": "The user's full name: 1 to 200 characters after trimming leading and\ntrailing spaces."
+                "description": "The user's full name: 1 to 200 Unicode code points, stored as given (not\ntrimmed). No control characters, no bidirectional overrides or isolates\n(U+202A to U+202E, U+2066 to U+2069), and not only spaces or invisible\ncharacters (such as U+200B or U+3164)."
               }
             },
             "additionalProperties": false
@@ -1168,7 +1168,7 @@ public enum SoukRoutes {
             "properties": {
               "fullName": {
                 "type": "string",
-                "description": "The new full name: 1 to 200 characters after trimming leading and\ntrailing spaces. Mask path `full_name`."
+                "description": "The new full name, under the rules of `CreateUserRequest.full_name`.\nMask path `full_name`."
               }
             },
             "additionalProperties": false
@@ -1196,11 +1196,11 @@ public enum SoukRoutes {
               },
               "email": {
                 "type": "string",
-                "description": "The account's email address, trimmed and lower-cased; unique among all\naccounts."
+                "description": "The account's email address as given at sign-up, its case kept; unique\namong all accounts regardless of the case of its ASCII letters."
               },
               "fullName": {
                 "type": "string",
-                "description": "The user's full name, as given: 1 to 200 characters."
+                "description": "The user's full name, as given: 1 to 200 Unicode code points."
               },
               "status": {
                 "$ref": "#/components/schemas/souk.users.v1.UserStatus"

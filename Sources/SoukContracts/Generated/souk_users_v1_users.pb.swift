@@ -11,10 +11,10 @@ public struct User: ProtoMessage {
     /// The account's id, assigned by the server: an opaque string of at most 64
     /// ASCII characters. Never changes.
     public var userId: String = ""
-    /// The account's email address, trimmed and lower-cased; unique among all
-    /// accounts.
+    /// The account's email address as given at sign-up, its case kept; unique
+    /// among all accounts regardless of the case of its ASCII letters.
     public var email: String = ""
-    /// The user's full name, as given: 1 to 200 characters.
+    /// The user's full name, as given: 1 to 200 Unicode code points.
     public var fullName: String = ""
     /// Whether the account may be used; never `USER_STATUS_UNSPECIFIED`.
     public var status: UserStatus = .init(rawValue: 0)
@@ -122,15 +122,20 @@ public struct User: ProtoMessage {
 
 /// Sign-up data for `CreateUser`.
 public struct CreateUserRequest: ProtoMessage {
-    /// The email address: 3 to 254 characters with exactly one `@` and text on
-    /// both sides of it. Leading and trailing spaces are trimmed and it is
-    /// lower-cased before use, so uniqueness ignores case.
+    /// The email address: at most 254 characters, `local@domain` with an ASCII
+    /// dot-atom local part of 1 to 64 characters and a domain of at least two
+    /// DNS labels (IDNs in their `xn--` form). Not trimmed: surrounding spaces
+    /// make it invalid. Stored as given; uniqueness ignores the case of its
+    /// ASCII letters (and of nothing else).
     public var email: String = ""
-    /// The password: 8 to 128 Unicode characters. Stored only as a slow salted
-    /// hash (Argon2id or scrypt); never logged, never returned.
+    /// The password: 10 to 128 characters, counted as a person counts them
+    /// (grapheme clusters), and at most 1,024 bytes of UTF-8. Stored only as an
+    /// Argon2id hash; never logged, never returned.
     public var password: String = ""
-    /// The user's full name: 1 to 200 characters after trimming leading and
-    /// trailing spaces.
+    /// The user's full name: 1 to 200 Unicode code points, stored as given (not
+    /// trimmed). No control characters, no bidirectional overrides or isolates
+    /// (U+202A to U+202E, U+2066 to U+2069), and not only spaces or invisible
+    /// characters (such as U+200B or U+3164).
     public var fullName: String = ""
 
     public init() {}
@@ -201,9 +206,12 @@ public struct CreateUserRequest: ProtoMessage {
 
 /// Credentials for `Authenticate`.
 public struct AuthenticateRequest: ProtoMessage {
-    /// The account's email address; trimmed and lower-cased before lookup.
+    /// The account's email address; the case of its ASCII letters is ignored,
+    /// nothing else is changed (not trimmed). An address sign-up would refuse
+    /// is refused at once, as an unknown one.
     public var email: String = ""
-    /// The account's password, as given at sign-up. Never logged.
+    /// The account's password, as given at sign-up; one that sign-up would
+    /// refuse is refused at once. Never logged.
     public var password: String = ""
 
     public init() {}
@@ -395,7 +403,8 @@ public struct UpdateProfileRequest: ProtoMessage {
     /// others are ignored.
     public var profile: ProfileUpdate? = nil
     /// Which fields of `profile` to apply: at least one path; valid paths are
-    /// `full_name`. An empty mask or an unknown path is `INVALID_ARGUMENT`.
+    /// `full_name`. A path named twice counts once. An empty mask or an unknown
+    /// path is `INVALID_ARGUMENT`.
     public var updateMask: FieldMask? = nil
 
     public init() {}
@@ -457,8 +466,8 @@ public struct UpdateProfileRequest: ProtoMessage {
 /// The profile fields a user may change on their own account. The email is
 /// not among them.
 public struct ProfileUpdate: ProtoMessage {
-    /// The new full name: 1 to 200 characters after trimming leading and
-    /// trailing spaces. Mask path `full_name`.
+    /// The new full name, under the rules of `CreateUserRequest.full_name`.
+    /// Mask path `full_name`.
     public var fullName: String = ""
 
     public init() {}
@@ -685,7 +694,12 @@ public enum UsersService {
         /// Fails with `UNAUTHENTICATED` when the email is unknown or the password is
         /// wrong (the same error for both, so as not to reveal which emails exist),
         /// and with `PERMISSION_DENIED` when the password is right but the account
-        /// is disabled.
+        /// is disabled. Fails with `RESOURCE_EXHAUSTED` (nothing checked) after 5
+        /// attempts for one email within 15 minutes, for 15 minutes; after 100
+        /// attempts from one client address within 15 minutes; and when more
+        /// sign-ins are being checked at once than the server's cores and a short
+        /// queue take. Each attempt is counted before its password is checked; a
+        /// successful sign-in clears its email's count.
         public static let authenticate = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "Authenticate",
             inputType: "souk.users.v1.AuthenticateRequest", outputType: "souk.users.v1.AuthenticateResponse",
@@ -703,8 +717,10 @@ public enum UsersService {
             inputType: "souk.users.v1.UpdateProfileRequest", outputType: "souk.users.v1.User",
             isInternal: false, isIdempotent: true)
         /// Internal: returns any account by id, whatever its status, for other Souk
-        /// services (e.g. orders checks that a user exists and is active). Fails
-        /// with `NOT_FOUND` for an unknown id.
+        /// services (e.g. orders checks that a user exists and is active). Needs a
+        /// service credential made for `souk-users` (audience) and valid for at most
+        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
+        /// an unknown id.
         public static let getUser = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "GetUser",
             inputType: "souk.users.v1.GetUserRequest", outputType: "souk.users.v1.GetUserResponse",
@@ -724,7 +740,12 @@ public enum UsersService {
         /// Fails with `UNAUTHENTICATED` when the email is unknown or the password is
         /// wrong (the same error for both, so as not to reveal which emails exist),
         /// and with `PERMISSION_DENIED` when the password is right but the account
-        /// is disabled.
+        /// is disabled. Fails with `RESOURCE_EXHAUSTED` (nothing checked) after 5
+        /// attempts for one email within 15 minutes, for 15 minutes; after 100
+        /// attempts from one client address within 15 minutes; and when more
+        /// sign-ins are being checked at once than the server's cores and a short
+        /// queue take. Each attempt is counted before its password is checked; a
+        /// successful sign-in clears its email's count.
         func authenticate(_ request: AuthenticateRequest, context: ServerContext) async throws -> AuthenticateResponse
         /// Returns the caller's own account.
         func getCurrentUser(_ request: GetCurrentUserRequest, context: ServerContext) async throws -> User
@@ -733,8 +754,10 @@ public enum UsersService {
         /// or unknown mask path or an invalid value.
         func updateProfile(_ request: UpdateProfileRequest, context: ServerContext) async throws -> User
         /// Internal: returns any account by id, whatever its status, for other Souk
-        /// services (e.g. orders checks that a user exists and is active). Fails
-        /// with `NOT_FOUND` for an unknown id.
+        /// services (e.g. orders checks that a user exists and is active). Needs a
+        /// service credential made for `souk-users` (audience) and valid for at most
+        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
+        /// an unknown id.
         func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse
     }
 
@@ -757,7 +780,12 @@ public enum UsersService {
         /// Fails with `UNAUTHENTICATED` when the email is unknown or the password is
         /// wrong (the same error for both, so as not to reveal which emails exist),
         /// and with `PERMISSION_DENIED` when the password is right but the account
-        /// is disabled.
+        /// is disabled. Fails with `RESOURCE_EXHAUSTED` (nothing checked) after 5
+        /// attempts for one email within 15 minutes, for 15 minutes; after 100
+        /// attempts from one client address within 15 minutes; and when more
+        /// sign-ins are being checked at once than the server's cores and a short
+        /// queue take. Each attempt is counted before its password is checked; a
+        /// successful sign-in clears its email's count.
         public func authenticate(_ request: AuthenticateRequest, options: CallOptions = .defaults) async throws -> AuthenticateResponse {
             try await transport.unary(request, method: Methods.authenticate, options: options, responseType: AuthenticateResponse.self)
         }
@@ -775,8 +803,10 @@ public enum UsersService {
         }
 
         /// Internal: returns any account by id, whatever its status, for other Souk
-        /// services (e.g. orders checks that a user exists and is active). Fails
-        /// with `NOT_FOUND` for an unknown id.
+        /// services (e.g. orders checks that a user exists and is active). Needs a
+        /// service credential made for `souk-users` (audience) and valid for at most
+        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
+        /// an unknown id.
         public func getUser(_ request: GetUserRequest, options: CallOptions = .defaults) async throws -> GetUserResponse {
             try await transport.unary(request, method: Methods.getUser, options: options, responseType: GetUserResponse.self)
         }

@@ -64,12 +64,12 @@ struct  Souk__Users__V1__User
    */
   char *user_id;
   /*
-   * The account's email address, trimmed and lower-cased; unique among all
-   * accounts.
+   * The account's email address as given at sign-up, its case kept; unique
+   * among all accounts regardless of the case of its ASCII letters.
    */
   char *email;
   /*
-   * The user's full name, as given: 1 to 200 characters.
+   * The user's full name, as given: 1 to 200 Unicode code points.
    */
   char *full_name;
   /*
@@ -98,19 +98,24 @@ struct  Souk__Users__V1__CreateUserRequest
 {
   ProtobufCMessage base;
   /*
-   * The email address: 3 to 254 characters with exactly one `@` and text on
-   * both sides of it. Leading and trailing spaces are trimmed and it is
-   * lower-cased before use, so uniqueness ignores case.
+   * The email address: at most 254 characters, `local@domain` with an ASCII
+   * dot-atom local part of 1 to 64 characters and a domain of at least two
+   * DNS labels (IDNs in their `xn--` form). Not trimmed: surrounding spaces
+   * make it invalid. Stored as given; uniqueness ignores the case of its
+   * ASCII letters (and of nothing else).
    */
   char *email;
   /*
-   * The password: 8 to 128 Unicode characters. Stored only as a slow salted
-   * hash (Argon2id or scrypt); never logged, never returned.
+   * The password: 10 to 128 characters, counted as a person counts them
+   * (grapheme clusters), and at most 1,024 bytes of UTF-8. Stored only as an
+   * Argon2id hash; never logged, never returned.
    */
   char *password;
   /*
-   * The user's full name: 1 to 200 characters after trimming leading and
-   * trailing spaces.
+   * The user's full name: 1 to 200 Unicode code points, stored as given (not
+   * trimmed). No control characters, no bidirectional overrides or isolates
+   * (U+202A to U+202E, U+2066 to U+2069), and not only spaces or invisible
+   * characters (such as U+200B or U+3164).
    */
   char *full_name;
 };
@@ -126,11 +131,14 @@ struct  Souk__Users__V1__AuthenticateRequest
 {
   ProtobufCMessage base;
   /*
-   * The account's email address; trimmed and lower-cased before lookup.
+   * The account's email address; the case of its ASCII letters is ignored,
+   * nothing else is changed (not trimmed). An address sign-up would refuse
+   * is refused at once, as an unknown one.
    */
   char *email;
   /*
-   * The account's password, as given at sign-up. Never logged.
+   * The account's password, as given at sign-up; one that sign-up would
+   * refuse is refused at once. Never logged.
    */
   char *password;
 };
@@ -196,7 +204,8 @@ struct  Souk__Users__V1__UpdateProfileRequest
   Souk__Users__V1__ProfileUpdate *profile;
   /*
    * Which fields of `profile` to apply: at least one path; valid paths are
-   * `full_name`. An empty mask or an unknown path is `INVALID_ARGUMENT`.
+   * `full_name`. A path named twice counts once. An empty mask or an unknown
+   * path is `INVALID_ARGUMENT`.
    */
   Souk__Type__V1__FieldMask *update_mask;
 };
@@ -213,8 +222,8 @@ struct  Souk__Users__V1__ProfileUpdate
 {
   ProtobufCMessage base;
   /*
-   * The new full name: 1 to 200 characters after trimming leading and
-   * trailing spaces. Mask path `full_name`.
+   * The new full name, under the rules of `CreateUserRequest.full_name`.
+   * Mask path `full_name`.
    */
   char *full_name;
 };
