@@ -147,7 +147,7 @@ struct BinaryCodecTests {
         let message = Samples.everything()
         let expected = try message.serializedBytes()
         let written = try message.withPacker { size, pack in
-            try withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { buffer in
+            withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { buffer in
                 let count = pack(buffer.baseAddress!)
                 return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             }

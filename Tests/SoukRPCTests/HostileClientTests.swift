@@ -1,4 +1,5 @@
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOEmbedded
 import NIOPosix
@@ -7,6 +8,7 @@ import SoukProtobuf
 import SoukRPCCore
 import SoukWire
 import TestContracts
+import Synchronization
 import Testing
 
 /// The server against clients that do not play fair: they never read, hold
@@ -278,6 +280,39 @@ struct HostileClientTests {
             await connection.close()
         }
     }
+}
+
+extension HostileClientTests {
+    @Test("protocol errors are all counted, but logged at most 5 lines a second however many a client causes")
+    func protocolErrorLogIsRateLimited() {
+        let metrics = TestMetrics()
+        let lines = LineCount()
+        let reporter = ProtocolErrorReporter(logger: Logger(label: "test") { _ in lines }, factory: metrics)
+        for index in 0..<1000 {
+            reporter.report(FramingError(.invalidArgument, "call_id \(index) is invalid"), peer: "127.0.0.1:\(index)")
+        }
+        #expect(metrics.counterTotal(label: "souk_rpc_server_protocol_errors_total", dimensions: [("code", "INVALID_ARGUMENT")]) == 1000)
+        #expect(lines.count >= 1 && lines.count <= ProtocolErrorReporter.linesPerSecond)
+    }
+}
+
+/// Counts log lines.
+final class LineCount: LogHandler, Sendable {
+    private let lines = Mutex(0)
+    var count: Int { lines.withLock { $0 } }
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+    func log(event: LogEvent) { lines.withLock { $0 += 1 } }
 }
 
 /// Polls `condition` until it holds, failing after `seconds`.

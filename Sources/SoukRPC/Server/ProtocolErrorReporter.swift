@@ -12,11 +12,13 @@ final class ProtocolErrorReporter: Sendable {
     static let linesPerSecond = 5
 
     private let logger: Logger
+    private let factory: any MetricsFactory
     private let counters = Mutex<[RPCStatusCode: Counter]>([:])
     private let window = Mutex<(start: NIODeadline, logged: Int, suppressed: Int)>((.distantPast, 0, 0))
 
-    init(logger: Logger) {
+    init(logger: Logger, factory: any MetricsFactory = MetricsSystem.factory) {
         self.logger = logger
+        self.factory = factory
     }
 
     func report(_ error: FramingError, peer: String) {
@@ -44,7 +46,7 @@ final class ProtocolErrorReporter: Sendable {
     private func counter(for code: RPCStatusCode) -> Counter {
         counters.withLock { counters in
             if let counter = counters[code] { return counter }
-            let counter = Counter(label: "souk_rpc_server_protocol_errors_total", dimensions: [("code", code.name)])
+            let counter = Counter(label: "souk_rpc_server_protocol_errors_total", dimensions: [("code", code.name)], factory: factory)
             counters[code] = counter
             return counter
         }
