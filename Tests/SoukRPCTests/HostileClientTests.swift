@@ -283,6 +283,54 @@ struct HostileClientTests {
 }
 
 extension HostileClientTests {
+    @Test("a client that half-closes and reads slowly still gets the whole of a large answer")
+    func halfCloseWithALargeAnswer() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port, reading: false)
+            var frames = ByteBuffer(bytes: Preface.bytes)
+            var request = try unaryCall(id: 1, responseSize: 3_000_000)
+            frames.writeBuffer(&request)
+            try await connection.send(frames)
+            try await connection.closeOutput()
+            try await Task.sleep(for: .milliseconds(300))  // the answer fills the sockets; the server waits
+            try await connection.startReading()
+            let received = try await within(10, "the answer and the close", { try await connection.readToEnd() })
+            let decoded = SoukRPCFraming.decodeAll(received, limits: FrameLimits(maxFrameLength: 64 << 20), expectPreface: true)
+            #expect(decoded.preface == "souk v1" && decoded.frames == ["response"] && decoded.error == nil && decoded.incompleteBytes == 0,
+                    "\(decoded), \(received.count) bytes")
+            await connection.close()
+        }
+    }
+
+    @Test("trailing metadata that would make an answer's header pass the header limit is RESOURCE_EXHAUSTED, and the connection goes on")
+    func oversizedSuccessMetadata() async throws {
+        let echo = ScriptedEcho { request, context in
+            for index in 0..<10 { context.trailingMetadata.append("x-big-\(index)", String(repeating: "m", count: 8000)) }
+            var response = EchoResponse()
+            response.id = request.id
+            return response
+        }
+        try await withServer(services: [echo]) { _, port in
+            try await withClient(port: port) { client in
+                let error = await expectRPCError(.resourceExhausted) { try await EchoService.Client(transport: client).echo(echoRequest("hi")) }
+                #expect(error?.message.contains("header") == true, "\(String(describing: error))")
+                _ = try await EchoService.Client(transport: client).getEcho(GetEchoRequest())
+            }
+        }
+    }
+
+    @Test("more than 100 violations are cut to 100 even when the details are small, saying how many were left out")
+    func manySmallViolations() throws {
+        var violations = FieldViolations()
+        for index in 0..<150 { violations.add("f\(index)", "x") }
+        let bounded = violations.error.boundedForWire()
+        #expect(try ErrorDetails(serializedBytes: bounded.details).badRequest?.fieldViolations.count == 100)
+        #expect(bounded.message.hasSuffix("(left out: 50 of 150 field violations)"))
+        var one = FieldViolations()
+        one.add("email", "is required")
+        #expect(one.error.boundedForWire() == one.error, "an error within the bounds is sent as it is")
+    }
+
     @Test("protocol errors are all counted, but logged at most 5 lines a second however many a client causes")
     func protocolErrorLogIsRateLimited() {
         let metrics = TestMetrics()

@@ -15,53 +15,59 @@ enum ErrorBounds {
     static let descriptionBytes = 1024
     /// Bytes of the serialized details.
     static let detailsBytes = 16 * 1024
-    /// Bytes of the trailing metadata, keys and values together.
+    /// Bytes of the trailing metadata: keys and values, and 8 bytes of framing per entry.
     static let metadataBytes = 16 * 1024
 }
 
 extension RPCError {
     /// This error cut to ``ErrorBounds``: the message shortened, violations and
     /// metadata entries past the bounds left out, and the message saying how many.
-    /// An error within the bounds is returned as it is, without a copy.
+    /// An error within the bounds is returned as it is.
     func boundedForWire() -> RPCError {
-        let metadataSize = metadata.entries.reduce(0) { $0 + $1.key.utf8.count + $1.value.byteCount }
-        guard message.utf8.count > ErrorBounds.messageBytes || details.count > 4096
-                || metadataSize > ErrorBounds.metadataBytes else { return self }
         var bounded = self
         var omissions: [String] = []
-        if details.count > 4096 {
-            if var parsed = try? ErrorDetails(serializedBytes: details), var badRequest = parsed.badRequest {
+        if !details.isEmpty {
+            if let parsed = try? ErrorDetails(serializedBytes: details), let badRequest = parsed.badRequest {
                 let all = badRequest.fieldViolations
                 var kept: [FieldViolation] = []
                 var size = 0
+                var cut = false
                 for var violation in all.prefix(ErrorBounds.violations) {
-                    violation.field = violation.field.truncatedUTF8(to: ErrorBounds.fieldBytes)
-                    violation.description = violation.description.truncatedUTF8(to: ErrorBounds.descriptionBytes)
-                    size += violation.field.utf8.count + violation.description.utf8.count + 8
+                    let field = violation.field.truncatedUTF8(to: ErrorBounds.fieldBytes)
+                    let description = violation.description.truncatedUTF8(to: ErrorBounds.descriptionBytes)
+                    cut = cut || field != violation.field || description != violation.description
+                    (violation.field, violation.description) = (field, description)
+                    size += field.utf8.count + description.utf8.count + 8
                     if size > ErrorBounds.detailsBytes { break }
                     kept.append(violation)
                 }
-                if kept.count < all.count { omissions.append("\(all.count - kept.count) of \(all.count) field violations") }
-                badRequest.fieldViolations = kept
-                parsed.badRequest = badRequest
-                bounded.details = (try? parsed.serializedBytes()) ?? []
+                if kept.count < all.count || cut {
+                    if kept.count < all.count { omissions.append("\(all.count - kept.count) of \(all.count) field violations") }
+                    var shortened = parsed
+                    var request = badRequest
+                    request.fieldViolations = kept
+                    shortened.badRequest = request
+                    bounded.details = (try? shortened.serializedBytes()) ?? []
+                }
             }
             if bounded.details.count > ErrorBounds.detailsBytes {
                 omissions.append("the details (\(details.count) bytes)")
                 bounded.details = []
             }
         }
-        if metadataSize > ErrorBounds.metadataBytes {
+        // Each entry costs its key, its value and a few bytes of framing, empty or not.
+        if metadata.entries.reduce(0, { $0 + $1.key.utf8.count + $1.value.byteCount + 8 }) > ErrorBounds.metadataBytes {
             var kept = Metadata()
             var size = 0
             var left = 0
             for (key, value) in metadata {
-                size += key.utf8.count + value.byteCount
+                size += key.utf8.count + value.byteCount + 8
                 if size <= ErrorBounds.metadataBytes { kept.append(key, value) } else { left += 1 }
             }
             omissions.append("\(left) of \(metadata.count) trailing metadata entries")
             bounded.metadata = kept
         }
+        guard !omissions.isEmpty || message.utf8.count > ErrorBounds.messageBytes else { return bounded }
         var text = message
         var suffix = omissions.isEmpty ? "" : " (left out: \(omissions.joined(separator: ", ")))"
         if text.utf8.count + suffix.utf8.count > ErrorBounds.messageBytes {

@@ -39,6 +39,8 @@ final class ConnectionSweeper: @unchecked Sendable {
         if connections.isEmpty {
             task?.cancel()
             task = nil
+            // No sweep will run until a connection comes: give back what the last ones freed now.
+            budgets?.trimIfWanted(now: .now(), minimumInterval: .zero)
         }
     }
 
@@ -78,10 +80,10 @@ final class ServerBudgets: Sendable {
     /// large buffers were let go of: glibc keeps the pages of freed blocks in its
     /// arenas, so a burst of large frames would otherwise leave the process's
     /// resident size at its peak.
-    func trimIfWanted(now: NIODeadline) {
+    func trimIfWanted(now: NIODeadline, minimumInterval: TimeAmount = .seconds(1)) {
         guard largeBlocksFreed.load(ordering: .relaxed) else { return }
         let due = lastTrim.withLock { last -> Bool in
-            guard now - last >= .seconds(1) else { return false }
+            guard now - last >= minimumInterval else { return false }
             last = now
             return true
         }

@@ -245,8 +245,11 @@ extension RPCServer {
 
 extension TimeAmount {
     init(_ duration: Duration) {
+        // Saturating: a configured duration of centuries must not trap.
         let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        self = overflow ? (seconds < 0 ? .nanoseconds(.min) : .nanoseconds(.max))
+            : .nanoseconds(nanoseconds.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : nanoseconds + attoseconds / 1_000_000_000)
     }
 }
 

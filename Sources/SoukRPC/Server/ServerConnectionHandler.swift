@@ -63,6 +63,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var inputClosed = false
     /// A `read` the pipeline asked for while the channel was not writable.
     private var readPending = false
+    /// `processInbound` is running (it may be re-entered from a write inside it).
+    private var processingInbound = false
     private var context: ChannelHandlerContext?
     private var out: ByteBuffer
     private var peer = "unknown"
@@ -137,7 +139,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             reserveOutbound(0)
             processInbound()
             flush()
-            if readPending, state != .closed {
+            // Taking the held-back frames may have filled the channel again: read only if not.
+            if readPending, state != .closed, context.channel.isWritable {
                 readPending = false
                 context.read()
             }
@@ -179,10 +182,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Cuts and handles the frames in `inbound` while the channel can take answers.
     private func processInbound() {
-        guard let context else { return }
+        // A write inside the loop may report writability at once; the loop goes on by itself.
+        guard let context, !processingInbound else { return }
+        processingInbound = true
+        defer { processingInbound = false }
+        var waitingForBytes = false
         while state != .closed, !discardingInput, context.channel.isWritable {
             do {
-                guard let frame = try decoder.decodeFrame(&inbound) else { break }
+                guard let frame = try decoder.decodeFrame(&inbound) else {
+                    waitingForBytes = true
+                    break
+                }
                 try handle(frame)
             } catch {
                 protocolError(error)
@@ -199,7 +209,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         } else if inbound.readerIndex > 64 * 1024 && inbound.readerIndex > inbound.readableBytes {
             inbound.discardReadBytes()
         }
-        reserveInbound()
+        // Only an incomplete frame counts against the budget, not complete frames held
+        // back while the peer does not read (those are bounded by the reads not made).
+        if waitingForBytes || inbound.readableBytes == 0 { reserveInbound() }
     }
 
     private func handle(_ frame: Frame) throws(FramingError) {
@@ -216,6 +228,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 call.task.cancel()
                 call.deadlineTimer?.cancel()
                 callEnded()
+                closeIfDone()
             }
         case .ping(let payload):
             FrameWriter.writePong(payload, to: &out)
@@ -396,6 +409,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                         "the response of \(size) bytes (a frame of \(frameLength) bytes) exceeds the frame limit of \(limit) bytes"))
                     return
                 }
+                let headerLength = frameLength - 4 - size
+                if headerLength > core.configuration.limits.maxHeaderLength {
+                    answer(callID, RPCError(.resourceExhausted,
+                        "the answer's trailing metadata makes a header of \(headerLength) bytes, over the limit of \(core.configuration.limits.maxHeaderLength)"))
+                    return
+                }
                 if let refusal = unsentAnswersRefusal(adding: frameLength) {
                     if frameLength > 256 * 1024 { core.budgets.largeBlockFreed() }
                     answer(callID, refusal)
@@ -433,7 +452,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func flush() {
         unflushedAnswers = 0
         guard out.readableBytes > 0, let context else { return }
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        // `out` is emptied before the write: writing can change the channel's writability,
+        // and NIO tells this handler so at once, from inside the write, where a flush must
+        // find nothing left to send twice.
+        let written = out
         if out.capacity > 256 * 1024 {
             // After a large answer, do not keep its memory for the life of the connection.
             out = context.channel.allocator.buffer(capacity: 4096)
@@ -441,6 +463,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         } else {
             out.clear()
         }
+        context.writeAndFlush(wrapOutboundOut(written), promise: nil)
         if !context.channel.isWritable {
             // What the socket did not take now waits in the channel: count it.
             let unsent = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
@@ -520,11 +543,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         inbound = Self.noBytes
         if inboundReserved > 0 { core.budgets.releaseIncomplete(inboundReserved) }
         inboundReserved = 0
-        if state == .draining {
-            close()
-            return
+        if state == .open {
+            drain(code: error.code, reason: error.reason)
+        } else {
+            // Already draining (a GOAWAY went out): its accepted calls are still answered.
+            closeIfDone()
         }
-        drain(code: error.code, reason: error.reason)
         if readPending, let context {
             readPending = false
             context.read()
@@ -549,13 +573,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func closeGracefully(_ context: ChannelHandlerContext) {
         let channel = context.channel
         if inputClosed {
-            // The peer sends nothing more, so nothing can be answered with a reset: close now,
-            // rather than keep the connection's memory for the linger time.
-            channel.close(promise: nil)
-            return
+            // The peer sends nothing more, so no reset can discard what it has not read; but
+            // NIO turns an output shutdown into a full close now, which would drop the writes
+            // still pending: close once the last of them went out.
+            channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         }
-        channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-        eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+        // The backstop, for a peer that never reads nor closes. Weak, so that a channel that
+        // closed before does not keep its memory until then.
+        eventLoop.scheduleTask(in: Self.lingerTime) { [weak channel] in channel?.close(promise: nil) }
     }
 
     // MARK: Clocks

@@ -101,5 +101,5 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
 /// reset (see ``ServerConnectionHandler/lingerTime``), and closes fully soon after.
 func closeAfterLinger(_ channel: any Channel) {
     channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-    channel.eventLoop.scheduleTask(in: ServerConnectionHandler.lingerTime) { channel.close(promise: nil) }
+    channel.eventLoop.scheduleTask(in: ServerConnectionHandler.lingerTime) { [weak channel] in channel?.close(promise: nil) }
 }
