@@ -96,9 +96,10 @@ let package = Package(
                 path: "Tests/Fixtures/TestContracts"),
 
         // The frame decoder's libFuzzer target (Tools/fuzz-frames); a normal build replays inputs.
-        .executableTarget(name: "souk-fuzz-frames", dependencies: ["SoukRPC"], path: "Tools/souk-fuzz-frames"),
+        .target(name: "SoukFuzzSupport", path: "Tools/SoukFuzzSupport"),
+        .executableTarget(name: "souk-fuzz-frames", dependencies: ["SoukRPC", "SoukFuzzSupport"], path: "Tools/souk-fuzz-frames"),
         // The token claims' libFuzzer target (Tools/fuzz-claims); a normal build replays inputs.
-        .executableTarget(name: "souk-fuzz-claims", dependencies: ["SoukAuth"], path: "Tools/souk-fuzz-claims"),
+        .executableTarget(name: "souk-fuzz-claims", dependencies: ["SoukAuth", "SoukFuzzSupport"], path: "Tools/souk-fuzz-claims"),
         // A server hosting InteropService and health, for the Python client's tests.
         .executableTarget(name: "souk-interop-server", dependencies: [
             "SoukRPC", "SoukRPCCore", "TestContracts",

@@ -185,6 +185,16 @@ final class RawConnection: @unchecked Sendable {
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 
+    /// Makes call `id` (EmptyCall) and expects it answered OK: the connection goes on.
+    func expectStillServing(callID id: UInt64, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await send(try Frames.request(id: id, InteropEmpty(), method: InteropService.Methods.emptyCall))
+        guard case .response(let ok, _)? = try await nextFrame() else {
+            Issue.record("expected a response", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(ok.callID == id && ok.code == 0, sourceLocation: sourceLocation)
+    }
+
     func expectServerPreface() async throws {
         let preface = try await read(8)
         #expect(preface == Preface.bytes)

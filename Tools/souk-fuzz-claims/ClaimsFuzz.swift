@@ -5,46 +5,26 @@
 // service credential, at several instants; nothing may trap. Built normally it
 // replays files given as arguments, so that a saved crash can be re-run.
 import SoukAuth
+import SoukFuzzSupport
 
 func exercise(_ bytes: [UInt8]) {
     SoukAuthFuzzing.verifySigned(payload: bytes)
 }
 
 #if FUZZING
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzClaims(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    exercise(size == 0 ? [] : Array(UnsafeBufferPointer(start: data!, count: size)))
+    exercise(fuzzInput(data, size))
     return 0
 }
 
-// SwiftPM links an executable's entry point as `<module>_main`; hand over to libFuzzer's driver.
-typealias FuzzerRunDriver = @convention(c) (
-    UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-
 @_cdecl("souk_fuzz_claims_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
-        fatalError("libFuzzer's LLVMFuzzerRunDriver is missing: build with -sanitize=fuzzer")
-    }
-    var count = argc
-    var arguments = argv
-    return unsafeBitCast(symbol, to: FuzzerRunDriver.self)(&count, &arguments, fuzzClaims)
+    runLibFuzzer(argc, argv, fuzzClaims)
 }
 #else
-import Foundation
-
 @main
 struct ReplayInputs {
-    static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            exercise([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
-            print("ok \(path)")
-        }
-    }
+    static func main() throws { try replayInputs(exercise) }
 }
 #endif

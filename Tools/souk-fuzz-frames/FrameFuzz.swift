@@ -4,6 +4,7 @@
 // every input goes through the decoder whole (with and without a preface) and byte
 // by byte, and both must agree. Built normally it replays files given as arguments,
 // so a crash libFuzzer saved can be re-run under a debugger.
+import SoukFuzzSupport
 import SoukRPC
 
 /// Decodes one input every way the decoder can be fed; traps when the ways disagree.
@@ -16,40 +17,19 @@ func exercise(_ bytes: [UInt8]) {
 }
 
 #if FUZZING
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFrames(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    exercise(size == 0 ? [] : Array(UnsafeBufferPointer(start: data!, count: size)))
+    exercise(fuzzInput(data, size))
     return 0
 }
 
-// SwiftPM links an executable's entry point as `<module>_main`; hand over to libFuzzer's driver.
-typealias FuzzerRunDriver = @convention(c) (
-    UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-
 @_cdecl("souk_fuzz_frames_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
-        fatalError("libFuzzer's LLVMFuzzerRunDriver is missing: build with -sanitize=fuzzer")
-    }
-    var count = argc
-    var arguments = argv
-    return unsafeBitCast(symbol, to: FuzzerRunDriver.self)(&count, &arguments, fuzzFrames)
+    runLibFuzzer(argc, argv, fuzzFrames)
 }
 #else
-import Foundation
-
 @main
 struct ReplayInputs {
-    static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            exercise([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
-            print("ok \(path)")
-        }
-    }
+    static func main() throws { try replayInputs(exercise) }
 }
 #endif
