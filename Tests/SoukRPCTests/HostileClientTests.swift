@@ -151,6 +151,38 @@ struct HostileClientTests {
         }
     }
 
+    @Test("a client that only pings is ended after 1,024 pings without a call: its pongs, then GOAWAY RESOURCE_EXHAUSTED")
+    func tooManyPings() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            var frames = ByteBuffer(bytes: Preface.bytes)
+            var request = try unaryCall(id: 1)
+            frames.writeBuffer(&request)
+            for payload in 0..<1500 {
+                var ping = Frames.ping(UInt64(payload))
+                frames.writeBuffer(&ping)
+            }
+            try await connection.send(frames)
+            try await connection.expectServerPreface()
+            var pongs = 0
+            var answered = false
+            var goAway: GoAwayHead?
+            while let frame = try await within(5, "a frame", { try await connection.nextFrame() }) {
+                switch frame {
+                case .pong: pongs += 1
+                case .response(let head, _): answered = head.callID == 1
+                case .goAway(let head): goAway = head
+                default: Issue.record("unexpected \(frame.kindName)")
+                }
+            }
+            #expect(answered, "the call before the pings is answered")
+            #expect(pongs == ServerConnectionHandler.maxPingsWithoutCall)
+            #expect(goAway?.code == RPCStatusCode.resourceExhausted.rawValue && goAway?.reason.contains("too many pings") == true,
+                    "\(String(describing: goAway))")
+            await connection.close()
+        }
+    }
+
     @Test("connections from one address beyond the per-peer limit are refused with GOAWAY RESOURCE_EXHAUSTED naming it")
     func perPeerLimit() async throws {
         try await withServer(configuration: .init(maxConnectionsPerPeer: 2)) { server, port in

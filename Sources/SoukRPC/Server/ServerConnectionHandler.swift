@@ -65,6 +65,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     /// `processInbound` is running (it may be re-entered from a write inside it).
     private var processingInbound = false
+    /// The connection used its turn (``framesPerTurn``) and the rest of its frames wait
+    /// for the next loop tick, so that the other connections of the loop get theirs.
+    private var nextTurnScheduled = false
+    /// Frames one connection may have handled before the others of its loop get a turn:
+    /// a flood of tiny frames (pings, say) must not hold the loop for long.
+    static let framesPerTurn = 256
+    /// Pings a connection may send in a row without a call in between; past them it is
+    /// ended (GOAWAY RESOURCE_EXHAUSTED), as gRPC ends a client that pings too much.
+    static let maxPingsWithoutCall = 1024
+    private var pingsWithoutCall = 0
     private var context: ChannelHandlerContext?
     private var out: ByteBuffer
     private var peer = "unknown"
@@ -118,7 +128,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         } else {
             inbound.writeBuffer(&bytes)
         }
-        processInbound()
+        // While its next turn is scheduled, bytes still arriving from this read wait for it.
+        if !nextTurnScheduled { processInbound() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -139,23 +150,27 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             reserveOutbound(0)
             processInbound()
             flush()
-            // Taking the held-back frames may have filled the channel again: read only if not.
-            if readPending, state != .closed, context.channel.isWritable {
-                readPending = false
-                context.read()
-            }
+            resumeReadingIfPossible()
             closeIfDone()
         }
         context.fireChannelWritabilityChanged()
     }
 
-    /// Holds reads back while the peer is not reading its answers (see the type's documentation).
+    /// Holds reads back while the peer is not reading its answers (see the type's
+    /// documentation), and while the frames already read wait for their next turn.
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable || discardingInput {
+        if discardingInput || (context.channel.isWritable && !nextTurnScheduled) {
             context.read()
         } else {
             readPending = true
         }
+    }
+
+    /// Issues the read held back, unless the channel is full again or frames still wait.
+    private func resumeReadingIfPossible() {
+        guard readPending, state != .closed, let context, context.channel.isWritable, !nextTurnScheduled else { return }
+        readPending = false
+        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -187,12 +202,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         processingInbound = true
         defer { processingInbound = false }
         var waitingForBytes = false
+        var handled = 0
         while state != .closed, !discardingInput, context.channel.isWritable {
+            if handled == Self.framesPerTurn {
+                scheduleNextTurn()
+                break
+            }
             do {
                 guard let frame = try decoder.decodeFrame(&inbound) else {
                     waitingForBytes = true
                     break
                 }
+                handled += 1
                 try handle(frame)
             } catch {
                 protocolError(error)
@@ -214,6 +235,21 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if waitingForBytes || inbound.readableBytes == 0 { reserveInbound() }
     }
 
+    /// Goes on with the frames left in `inbound` at the next loop tick.
+    private func scheduleNextTurn() {
+        guard !nextTurnScheduled else { return }
+        nextTurnScheduled = true
+        let loopBound = self.loopBound
+        eventLoop.execute {
+            let handler = loopBound.value
+            handler.nextTurnScheduled = false
+            handler.processInbound()
+            handler.flush()
+            handler.resumeReadingIfPossible()
+            handler.closeIfDone()
+        }
+    }
+
     private func handle(_ frame: Frame) throws(FramingError) {
         switch frame {
         case .request(let head, let payload):
@@ -231,6 +267,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 closeIfDone()
             }
         case .ping(let payload):
+            pingsWithoutCall += 1
+            guard pingsWithoutCall <= Self.maxPingsWithoutCall else {
+                throw FramingError(.resourceExhausted,
+                    "too many pings: \(Self.maxPingsWithoutCall) in a row without a call; ping to check a connection, not to load it")
+            }
             FrameWriter.writePong(payload, to: &out)
         case .pong, .empty:
             break
@@ -250,6 +291,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 : "call_id \(head.callID) is not greater than the previous call_id \(highestCallID)")
         }
         highestCallID = head.callID
+        pingsWithoutCall = 0
         guard state == .open else { return false }
         lastAcceptedCallID = head.callID
         callActivitySinceSweep = true
@@ -531,7 +573,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// sending side (and, the channel being writable, every complete frame it sent was taken).
     private func closeIfDone() {
         guard state != .closed, calls.isEmpty else { return }
-        if state == .draining || (inputClosed && (context?.channel.isWritable ?? true)) { close() }
+        if state == .draining || (inputClosed && !nextTurnScheduled && (context?.channel.isWritable ?? true)) { close() }
     }
 
     /// A violation of PROTOCOL.md: GOAWAY naming it, nothing more is read, the
@@ -549,6 +591,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             // Already draining (a GOAWAY went out): its accepted calls are still answered.
             closeIfDone()
         }
+        // What still arrives is dropped unread: read it whatever the channel's state.
         if readPending, let context {
             readPending = false
             context.read()
