@@ -90,9 +90,6 @@ public struct UsersServiceHandler: UsersService.Handler {
             guard case .reserved(let peerCount) = fromPeer else {
                 throw RPCError(.resourceExhausted, "too many failed sign-ins from this address; try again later")
             }
-            if peerCount >= configuration.maxFailedSignInsPerPeer {
-                _ = try await repository.lockSignIns(emailKey: peerKey, lockout: configuration.lockout)
-            }
             // The attempt is counted before the password is checked, atomically: guesses
             // sent all at once cannot each find the count still under the limit.
             let attempt = try await repository.reserveSignInAttempt(
@@ -113,6 +110,11 @@ public struct UsersServiceHandler: UsersService.Handler {
                 throw error.rpcError
             }
             guard let user, matches else {
+                // The address's last allowed attempt failed: it is locked as an email would be
+                // (a successful last attempt gives its count back instead).
+                if peerCount >= configuration.maxFailedSignInsPerPeer {
+                    _ = try await repository.lockSignIns(emailKey: peerKey, lockout: configuration.lockout)
+                }
                 if count >= configuration.maxFailedSignIns {
                     throw throttled(until: try await repository.lockSignIns(emailKey: emailKey, lockout: configuration.lockout))
                 }

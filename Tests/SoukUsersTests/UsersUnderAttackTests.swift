@@ -126,6 +126,21 @@ struct UsersUnderAttackTests {
         }
     }
 
+    @Test("an address whose last allowed attempt succeeds is not locked: a successful sign-in gives its attempt back")
+    func successAtThePeerLimit() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.createUser()
+            var configuration = h.configuration
+            configuration.maxFailedSignInsPerPeer = 2
+            let handler = try await UsersServiceHandler(database: h.pool, configuration: configuration, logger: UsersTestHarness.logger)
+            let client = UsersService.Client(transport: InProcessTransport(services: [handler]))
+            #expect(try await rpcError { _ = try await h.signIn(email: "victim@example.com", client: client) }.code == .unauthenticated)
+            for _ in 0..<3 {
+                _ = try await h.signIn(client: client)
+            }
+        }
+    }
+
     @Test("throttle rows whose window is over and that no lock holds are purged; locked ones stay")
     func expiredThrottleRowsArePurged() async throws {
         try await UsersTestHarness.with { h in
