@@ -11,22 +11,26 @@ public struct HTTPRoute: Sendable {
     public let pathTemplate: String
     /// `*` (every field not bound by the path), one field's name, or empty (no body).
     public let body: String
+    /// The request's `google.protobuf.FieldMask` field that a PATCH with a field body fills from
+    /// the body's members, as grpc-gateway does; nil for other routes.
+    public let updateMaskField: String?
     public let method: MethodDescriptor
     public let requestType: any ProtoMessage.Type
     public let responseType: any ProtoMessage.Type
-    private let invoke: @Sendable (JSONValue, any ClientTransport, CallOptions) async throws -> [UInt8]
+    private let invoke: @Sendable (JSONValue, any ClientTransport, CallOptions, JSONEncodingOptions) async throws -> [UInt8]
 
     public init<Request: ProtoMessage, Response: ProtoMessage>(
-        verb: Verb, pathTemplate: String, body: String, method: MethodDescriptor,
+        verb: Verb, pathTemplate: String, body: String, updateMaskField: String? = nil, method: MethodDescriptor,
         request: Request.Type, response: Response.Type
     ) {
         self.verb = verb
         self.pathTemplate = pathTemplate
         self.body = body
+        self.updateMaskField = updateMaskField
         self.method = method
         self.requestType = request
         self.responseType = response
-        self.invoke = { json, transport, options in
+        self.invoke = { json, transport, options, jsonOptions in
             let request: Request
             do {
                 request = try Request(json: json, at: .root)
@@ -34,7 +38,11 @@ public struct HTTPRoute: Sendable {
                 throw RPCError(.invalidArgument, error.message)
             }
             let response = try await transport.unary(request, method: method, options: options, responseType: Response.self)
-            return response.jsonBytes()
+            do {
+                return try response.jsonBytes(options: jsonOptions)
+            } catch let error as ProtoJSONError {
+                throw RPCError(.internal, "the answer of \(method.fullName) has no JSON form: \(error.message)")
+            }
         }
     }
 
@@ -49,9 +57,100 @@ public struct HTTPRoute: Sendable {
         return names
     }
 
+    /// The request message's JSON, assembled as grpc-gateway assembles it:
+    /// - `body` `*`: the body object is the request; `""`: there is no body; a field name: the body
+    ///   is that field, and on a PATCH the update mask (``updateMaskField``) lists the body's
+    ///   members (as proto field names), unless the query sets it;
+    /// - each path variable sets its field (a path value wins over the body's);
+    /// - query parameters set the fields the path and the body leave, by proto or JSON name,
+    ///   a repeated name making a list; names that are no field are left out by the decoder's
+    ///   choice (unknown fields are INVALID_ARGUMENT), so they are passed through as given.
+    /// Throws INVALID_ARGUMENT when the body is not a JSON object (or is missing where needed).
+    public func requestJSON(pathParameters: [String: String], query: [(name: String, value: String)] = [],
+                            body: JSONValue?) throws(RPCError) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = []
+        var bound = Set<String>()
+        func set(_ name: String, _ value: JSONValue) {
+            let keys = [name, Self.lowerCamel(name)]
+            members.removeAll { keys.contains($0.key) || keys.contains(Self.snake($0.key)) }
+            members.append((name, value))
+            bound.insert(Self.snake(name))
+        }
+        switch self.body {
+        case "":
+            break
+        case "*":
+            guard let body, body != .null else { break }
+            guard case .object(let object) = body else {
+                throw RPCError(.invalidArgument, "the request body must be a JSON object")
+            }
+            for member in object.members { set(member.key, member.value) }
+        default:
+            let value = body ?? .object(JSONObject(members: []))
+            guard case .object(let object) = value else {
+                throw RPCError(.invalidArgument, "the request body must be a JSON object (the \(Self.lowerCamel(self.body)) of the request)")
+            }
+            set(self.body, value)
+            if verb == .patch, let mask = updateMaskField,
+               !query.contains(where: { Self.snake($0.name) == mask }) {
+                let paths = object.members.map { Self.lowerCamel($0.key) }
+                set(mask, .string(paths.joined(separator: ",")))
+            }
+        }
+        for variable in pathVariables {
+            if let value = pathParameters[variable] { set(variable, .string(value)) }
+        }
+        var fromQuery: [(name: String, values: [String])] = []
+        for parameter in query where !bound.contains(Self.snake(parameter.name)) {
+            if let index = fromQuery.firstIndex(where: { $0.name == parameter.name }) {
+                fromQuery[index].values.append(parameter.value)
+            } else {
+                fromQuery.append((parameter.name, [parameter.value]))
+            }
+        }
+        for parameter in fromQuery {
+            let value: JSONValue = parameter.values.count == 1
+                ? .string(parameter.values[0]) : .array(parameter.values.map(JSONValue.string))
+            members.append((parameter.name, value))
+        }
+        return .object(JSONObject(members: members))
+    }
+
+    /// `full_name` → `fullName`; a name already in lowerCamelCase is kept.
+    static func lowerCamel(_ name: String) -> String {
+        var result = ""
+        var upperNext = false
+        for character in name {
+            if character == "_" {
+                upperNext = !result.isEmpty
+            } else if upperNext {
+                result += character.uppercased()
+                upperNext = false
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// `fullName` → `full_name`; a snake_case name is kept.
+    static func snake(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isASCII, character.isUppercase {
+                result += "_" + character.lowercased()
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
     /// Decodes `request` (the JSON object assembled from path, query and body) and makes the call;
-    /// returns the response's JSON. Bad JSON is INVALID_ARGUMENT naming the field.
-    public func call(request: JSONValue, transport: any ClientTransport, options: CallOptions) async throws -> [UInt8] {
-        try await invoke(request, transport, options)
+    /// returns the response's JSON, every field written by default (REST answers carry zero values
+    /// too). Bad JSON is INVALID_ARGUMENT naming the field.
+    public func call(request: JSONValue, transport: any ClientTransport, options: CallOptions,
+                     jsonOptions: JSONEncodingOptions = JSONEncodingOptions(emitUnpopulated: true)) async throws -> [UInt8] {
+        try await invoke(request, transport, options, jsonOptions)
     }
 }

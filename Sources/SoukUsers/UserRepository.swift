@@ -1,6 +1,7 @@
 import Foundation
 import SoukContracts
 import SoukPostgres
+import SoukProtobuf
 
 /// A user as the users database stores it.
 struct UserRecord: Sendable {
@@ -9,18 +10,16 @@ struct UserRecord: Sendable {
     var fullName: String
     var passwordHash: String
     var status: UserStatus
-    var createdAt: Date
-    var updatedAt: Date
+    var createdAt: Google_Protobuf_Timestamp
+    var updatedAt: Google_Protobuf_Timestamp
 
     /// The contract's view: never the password hash.
     var message: User {
         var user = User()
-        user.userId = id.uuidString.lowercased()
+        user.id = id.uuidString.lowercased()
         user.email = email
         user.fullName = fullName
-        user.status = status
-        user.createdAtUnixMs = Int64((createdAt.timeIntervalSince1970 * 1000).rounded(.down))
-        user.updatedAtUnixMs = Int64((updatedAt.timeIntervalSince1970 * 1000).rounded(.down))
+        user.createdAt = createdAt
         return user
     }
 }

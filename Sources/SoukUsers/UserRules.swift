@@ -77,6 +77,12 @@ public enum UserRules {
         return nil
     }
 
+    /// The email as it is stored and looked up: surrounding spaces (and other whitespace) removed,
+    /// nothing else changed.
+    public static func trimmed(email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The key an email is unique, looked up and throttled under: its ASCII letters
     /// lower-cased and nothing else changed. The address itself is stored as given.
     ///

@@ -62,6 +62,8 @@ public struct UsersServiceHandler: UsersService.Handler {
     }
 
     public func createUser(_ request: CreateUserRequest, context: ServerContext) async throws -> User {
+        var request = request
+        request.email = UserRules.trimmed(email: request.email)
         try UserRules.violations(of: request).throwIfAny()
         let hash = try await hashPassword(request.password)
         do {
@@ -76,11 +78,12 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     public func authenticate(_ request: AuthenticateRequest, context: ServerContext) async throws -> AuthenticateResponse {
         let refused = RPCError(.unauthenticated, "the email or the password is wrong")
+        let email = UserRules.trimmed(email: request.email)
         // What sign-up would refuse cannot be anyone's email or password: refused unchecked.
-        guard UserRules.emailProblem(request.email) == nil, UserRules.passwordProblem(request.password) == nil else {
+        guard UserRules.emailProblem(email) == nil, UserRules.passwordProblem(request.password) == nil else {
             throw refused
         }
-        let emailKey = UserRules.emailKey(request.email)
+        let emailKey = UserRules.emailKey(email)
         let peerKey = Self.peerKey(context.peer)
         return try await usingDatabase {
             try await purgeExpiredSignInAttemptsNowAndThen()
@@ -128,12 +131,11 @@ public struct UsersServiceHandler: UsersService.Handler {
                 let stronger = try await hashPassword(request.password)
                 try await repository.replacePasswordHash(id: user.id, old: user.passwordHash, new: stronger)
             }
-            let (token, claims) = configuration.tokenIssuer.issue(subject: user.message.userId, kind: .user)
+            let (token, claims) = configuration.tokenIssuer.issue(subject: user.message.id, kind: .user)
             var response = AuthenticateResponse()
             response.accessToken = token
             response.tokenType = "Bearer"
-            response.expiresAtUnixMs = claims.expiresAt * 1000
-            response.userId = user.message.userId
+            response.expiresIn = Int32(clamping: claims.expiresAt - claims.issuedAt)
             return response
         }
     }
@@ -196,6 +198,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             }
             var response = GetUserResponse()
             response.user = user.message
+            response.status = user.status
             return response
         }
     }

@@ -32,11 +32,10 @@ struct HTTPRouteTests {
         #expect(SoukRoutes.all.map(Self.summary).sorted() == [
             "GET /v1/orders body= → /souk.orders.v1.OrdersService/ListOrders",
             "GET /v1/orders/{order_id} body= → /souk.orders.v1.OrdersService/GetOrder",
-            "GET /v1/orders/{order_id}/payments body= → /souk.payments.v1.PaymentsService/ListPaymentsForOrder",
             "GET /v1/payments/{payment_id} body= → /souk.payments.v1.PaymentsService/GetPayment",
             "GET /v1/users/me body= → /souk.users.v1.UsersService/GetCurrentUser",
-            "PATCH /v1/users/me body=* → /souk.users.v1.UsersService/UpdateProfile",
-            "POST /v1/auth/token body=* → /souk.users.v1.UsersService/Authenticate",
+            "PATCH /v1/users/me body=profile → /souk.users.v1.UsersService/UpdateProfile",
+            "POST /v1/auth/tokens body=* → /souk.users.v1.UsersService/Authenticate",
             "POST /v1/orders body=* → /souk.orders.v1.OrdersService/CreateOrder",
             "POST /v1/orders/{order_id}:cancel body=* → /souk.orders.v1.OrdersService/CancelOrder",
             "POST /v1/payments body=* → /souk.payments.v1.PaymentsService/CreatePayment",
@@ -112,12 +111,13 @@ struct HTTPRouteTests {
         return try JSONParser.parse(bytes)
     }
 
-    @Test("calling POST /v1/echo/{id} with a JSON request returns the response's JSON")
+    @Test("calling POST /v1/echo/{id} with a JSON request returns the response's JSON, zero values included")
     func callEcho() async throws {
         let response = try await call(EchoService.Methods.echo, #"""
             {"id": "42", "message": "héllo", "everything": {"scalars": {"int64Value": "-9007199254740993", "boolValue": true}}}
             """#)
-        #expect(response.keys == ["id", "message", "everything"])
+        #expect(response.keys == ["id", "message", "everything", "itemNumber"])
+        #expect(response["itemNumber"] == .string("0"))
         #expect(response["id"] == .string("42"))
         #expect(response["message"] == .string("héllo"))
         #expect(response["everything"]?["scalars"]?["int64Value"] == .string("-9007199254740993"))
@@ -213,5 +213,60 @@ struct HTTPRouteTests {
             try await route.call(request: .object(JSONObject(members: [])), transport: transport, options: .defaults)
         }
         #expect(error == RPCError(.notFound, "no echo 42"))
+    }
+
+    // MARK: Assembling the request from path, query and body
+
+    func assembled(_ method: MethodDescriptor, path: [String: String] = [:], query: [(name: String, value: String)] = [],
+                   body: String?) throws -> JSONValue {
+        let route = try #require(Self.route(for: method))
+        return try route.requestJSON(pathParameters: path, query: query, body: body.map { try JSONParser.parse($0) })
+    }
+
+    @Test("a PATCH whose body is one field gets its update mask from the body's members, as proto names")
+    func patchBuildsFieldMask() throws {
+        #expect(try #require(Self.route(for: EchoService.Methods.updateEcho)).updateMaskField == "update_mask")
+        let json = try assembled(EchoService.Methods.updateEcho, path: ["id": "7"], body: #"{"itemNumber": "3", "message": "m"}"#)
+        let request = try UpdateEchoRequest(json: json, at: .root)
+        #expect(request.id == "7")
+        #expect(request.payload?.itemNumber == 3)
+        #expect(request.updateMask?.paths == ["item_number", "message"])
+        let onlyMessage = try UpdateEchoRequest(json: assembled(EchoService.Methods.updateEcho, path: ["id": "7"],
+                                                                body: #"{"message": ""}"#), at: .root)
+        #expect(onlyMessage.updateMask?.paths == ["message"])
+        #expect(onlyMessage.payload?.message == "")
+        // An empty body names no field: an empty mask, which the handler may refuse.
+        let nothing = try UpdateEchoRequest(json: assembled(EchoService.Methods.updateEcho, path: ["id": "7"], body: "{}"), at: .root)
+        #expect(nothing.updateMask?.paths == [])
+    }
+
+    @Test("an update mask in the query wins over the one made from the body")
+    func queryFieldMask() throws {
+        let json = try assembled(EchoService.Methods.updateEcho, path: ["id": "7"], query: [("updateMask", "message")],
+                                 body: #"{"itemNumber": "3", "message": "m"}"#)
+        #expect(try UpdateEchoRequest(json: json, at: .root).updateMask?.paths == ["message"])
+    }
+
+    @Test("a path variable wins over the same field in a * body; query parameters fill the rest, repeated names make a list")
+    func pathQueryAndBody() throws {
+        let echo = try EchoRequest(json: assembled(EchoService.Methods.echo, path: ["id": "from-path"],
+                                                   body: #"{"id": "from-body", "message": "m"}"#), at: .root)
+        #expect(echo.id == "from-path")
+        #expect(echo.message == "m")
+        let get = try GetEchoRequest(json: assembled(EchoService.Methods.getEcho, path: ["id": "a", "item_number": "9"],
+                                                     query: [("tags", "x"), ("tags", "y"), ("mode", "SIGNED_ENUM_NEGATIVE"), ("item_number", "1")],
+                                                     body: nil), at: .root)
+        #expect(get.itemNumber == 9)
+        #expect(get.tags == ["x", "y"])
+        #expect(get.mode == .negative)
+    }
+
+    @Test("a body that is not a JSON object is INVALID_ARGUMENT", arguments: ["[1]", "\"text\"", "3"])
+    func bodyNotAnObject(body: String) throws {
+        for method in [EchoService.Methods.echo, EchoService.Methods.updateEcho] {
+            let error = try #require(throws: RPCError.self) { try assembled(method, path: ["id": "1"], body: body) }
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("must be a JSON object"))
+        }
     }
 }

@@ -2,11 +2,6 @@ import SoukProtobuf
 
 /// Read-only navigation of parsed JSON for assertions.
 extension JSONValue {
-    subscript(_ key: String) -> JSONValue? {
-        guard case .object(let object) = self else { return nil }
-        return object.members.first { $0.key == key }?.value
-    }
-
     var members: [(key: String, value: JSONValue)] {
         guard case .object(let object) = self else { return [] }
         return object.members

@@ -46,7 +46,7 @@ struct UsersOverTCPTests {
                 #expect(me == user)
 
                 var lookup = GetUserRequest()
-                lookup.userId = user.userId
+                lookup.userId = user.id
                 #expect(try await users.getUser(lookup, options: h.serviceCredential()).user == user)
                 let refused = try await #require(throws: RPCError.self) {
                     try await users.getUser(lookup, options: UsersTestHarness.bearer(token))

@@ -11,6 +11,8 @@ import Testing
 /// generated client. The schema is dropped when the test ends.
 struct UsersTestHarness: Sendable {
     let client: UsersService.Client
+    /// The service in process, for calls that do not go through the stub (REST routes).
+    let transport: InProcessTransport
     let pool: PostgresPool
     let userKey: SigningKey
     let serviceKey: SigningKey
@@ -55,8 +57,9 @@ struct UsersTestHarness: Sendable {
             let serviceKey = try SigningKey.generate(id: "services-test")
             let configuration = testConfiguration(userKey: userKey, serviceKey: serviceKey, hasher: hasher)
             let handler = try await UsersServiceHandler(database: pool, configuration: configuration, logger: logger)
+            let transport = InProcessTransport(services: [handler])
             let harness = UsersTestHarness(
-                client: UsersService.Client(transport: InProcessTransport(services: [handler])),
+                client: UsersService.Client(transport: transport), transport: transport,
                 pool: pool, userKey: userKey, serviceKey: serviceKey, configuration: configuration, databaseURL: url)
             try await body(harness)
         } catch {

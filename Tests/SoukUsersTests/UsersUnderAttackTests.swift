@@ -77,11 +77,11 @@ struct UsersUnderAttackTests {
             var profile = ProfileUpdate()
             profile.fullName = "Someone Else"
             update.profile = profile
-            var mask = FieldMask()
+            var mask = Google_Protobuf_FieldMask()
             mask.paths = ["full_name"]
             update.updateMask = mask
             #expect(try await rpcError { _ = try await h.client.updateProfile(update, options: options) }.code == .permissionDenied)
-            let stored = try await h.pool.query("SELECT full_name FROM users WHERE user_id = \(UUID(uuidString: user.userId)!)")
+            let stored = try await h.pool.query("SELECT full_name FROM users WHERE user_id = \(UUID(uuidString: user.id)!)")
             #expect(try stored[0].decode(0, as: String.self) == "Ada Lovelace")
             #expect(try await rpcError { _ = try await h.signIn() }.code == .permissionDenied)
         }

@@ -6,6 +6,32 @@ struct MessageEmitter {
         var description: String
     }
 
+    /// The wrapper types of `google/protobuf/wrappers.proto`, by full name, with the scalar each wraps.
+    /// A singular field of one of them is a Swift optional of that scalar: nil when absent, `null` in JSON.
+    static let wrappers: [String: FieldType] = [
+        ".google.protobuf.DoubleValue": .double, ".google.protobuf.FloatValue": .float,
+        ".google.protobuf.Int64Value": .int64, ".google.protobuf.UInt64Value": .uint64,
+        ".google.protobuf.Int32Value": .int32, ".google.protobuf.UInt32Value": .uint32,
+        ".google.protobuf.BoolValue": .bool, ".google.protobuf.StringValue": .string,
+        ".google.protobuf.BytesValue": .bytes,
+    ]
+
+    /// Well-known types whose JSON form is special (a string, a bare value): SoukProtobuf writes their
+    /// `encodeJSON` and `init(json:at:)` by hand, so the generated struct leaves them out.
+    static let specialJSON: Set<String> = Set(wrappers.keys).union([
+        ".google.protobuf.Timestamp", ".google.protobuf.Duration", ".google.protobuf.FieldMask",
+    ])
+
+    /// The scalar a singular wrapper field holds, as a field of that scalar type, or nil for any other field.
+    func wrapped(_ field: FieldModel) -> FieldModel? {
+        guard !field.isRepeated, field.oneofIndex == nil, field.type == .message,
+              let scalar = Self.wrappers[field.typeName] else { return nil }
+        var model = field
+        model.type = scalar
+        model.typeName = ""
+        return model
+    }
+
     // MARK: Types
 
     func valueType(_ field: FieldModel) -> String {
@@ -34,6 +60,7 @@ struct MessageEmitter {
             return "[\(valueType(entry.fields[0])): \(valueType(entry.fields[1]))]"
         }
         if field.isRepeated { return "[\(valueType(field))]" }
+        if let scalar = wrapped(field) { return "\(valueType(scalar))?" }
         if field.type == .message { return "\(valueType(field))?" }
         return valueType(field)
     }
@@ -127,11 +154,15 @@ struct MessageEmitter {
 
     // MARK: Emission
 
-    func validate(_ message: MessageModel) throws {
+    func validate(_ message: MessageModel, file: String) throws {
         var cMembers = Set<String>()
         for field in message.fields {
             if field.isProto3Optional {
-                throw PluginError(description: "\(message.fullName).\(field.name): proto3 `optional` is not supported by protobuf-c 1.4; use a wrapper message, a oneof or a field mask")
+                throw PluginError(description: "\(file): field \(message.fullName.dropFirst()).\(field.name) is proto3 `optional`, which Debian's protoc-c 1.4 cannot compile (\"--c_out hasn't been updated to support optional fields in proto3\"); use a wrapper such as google.protobuf.StringValue for presence")
+            }
+            if field.type == .message, field.typeName.hasPrefix(".google.protobuf."),
+               registry[field.typeName].message.map({ Self.supportedWellKnown.contains($0.fullName) }) != true {
+                throw PluginError(description: "\(file): field \(message.fullName.dropFirst()).\(field.name) uses \(field.typeName.dropFirst()); the well-known types Souk supports are Timestamp, Duration, FieldMask, Empty and the wrappers")
             }
             if field.type == .group {
                 throw PluginError(description: "\(message.fullName).\(field.name): groups are not supported")
@@ -149,8 +180,11 @@ struct MessageEmitter {
         }
     }
 
-    func emit(_ message: MessageModel, into w: inout CodeWriter) throws {
-        try validate(message)
+    /// The well-known types SoukProtobuf carries (their C structs are in ProtobufWellKnownTypesC).
+    static let supportedWellKnown: Set<String> = specialJSON.union([".google.protobuf.Empty"])
+
+    func emit(_ message: MessageModel, file: String, into w: inout CodeWriter) throws {
+        try validate(message, file: file)
         let entry = registry[message.fullName]
         let typeName = String(entry.swiftName.split(separator: ".").last!)
         let protoName = String(message.fullName.dropFirst())
@@ -178,9 +212,11 @@ struct MessageEmitter {
                     }
                 }
             }
+            w.line("/// Fields this build does not know, kept from the binary form and written back with it.")
+            w.line("public var unknownFields = ProtoUnknownFields()")
             for nested in message.nested where !nested.isMapEntry {
                 w.line()
-                try emit(nested, into: &w)
+                try emit(nested, file: file, into: &w)
             }
             for e in message.enums {
                 w.line()
@@ -199,10 +235,12 @@ struct MessageEmitter {
             emitMakeC(message, entry: entry, plainFields: plainFields, into: &w)
             w.line()
             emitInitFromC(message, entry: entry, plainFields: plainFields, into: &w)
-            w.line()
-            emitEncodeJSON(message, plainFields: plainFields, into: &w)
-            w.line()
-            emitInitFromJSON(message, plainFields: plainFields, into: &w)
+            if !Self.specialJSON.contains(message.fullName) {
+                w.line()
+                emitEncodeJSON(message, plainFields: plainFields, into: &w)
+                w.line()
+                emitInitFromJSON(message, plainFields: plainFields, into: &w)
+            }
         }
     }
 
@@ -238,6 +276,8 @@ struct MessageEmitter {
                     case .message, .group: w.line("\(c) = try arena.repeatedMessages(\(swift))")
                     default: w.line("\(c) = arena.repeated(\(swift))")
                     }
+                } else if wrapped(field) != nil {
+                    w.line("\(c) = try arena.message(ifPresent: \(swift).map { \(valueType(field))(value: $0) })")
                 } else if field.type == .message {
                     w.line("\(c) = try arena.message(ifPresent: \(swift))")
                 } else {
@@ -256,6 +296,7 @@ struct MessageEmitter {
                     w.line("    break")
                 }
             }
+            w.line("arena.attach(self.unknownFields, to: &c.base)")
             w.line("return c")
         }
     }
@@ -266,9 +307,11 @@ struct MessageEmitter {
         w.block("public init(cMessage: UnsafePointer<\(entry.cType)>, arena: borrowing ProtoArena) throws {") { w in
             if message.fields.isEmpty {
                 w.line("self.init()")
+                w.line("self.unknownFields = arena.unknownFields(cMessage.pointee.base)")
                 return
             }
             w.line("let c = cMessage.pointee")
+            w.line("self.unknownFields = arena.unknownFields(c.base)")
             for field in plainFields {
                 let swift = "self.\(Naming.property(field.name))"
                 let c = "c.\(Naming.cField(field.name))"
@@ -288,6 +331,8 @@ struct MessageEmitter {
                     case .message, .group: w.line("\(swift) = try arena.repeatedMessages(\(c), count: \(count))")
                     default: w.line("\(swift) = arena.repeated(\(c), count: \(count))")
                     }
+                } else if wrapped(field) != nil {
+                    w.line("\(swift) = try arena.message(\(c), as: \(valueType(field)).self)?.value")
                 } else if field.type == .message {
                     w.line("\(swift) = try arena.message(\(c))")
                 } else {
@@ -309,29 +354,39 @@ struct MessageEmitter {
         }
     }
 
+    /// The writer call for a field's key: its JSON name, or its proto name when the options ask for it.
+    func jsonKey(_ field: FieldModel) -> String {
+        field.jsonName == field.name
+            ? "writer.fieldKey(\"\(field.name)\")"
+            : "writer.fieldKey(\"\(field.jsonName)\", proto: \"\(field.name)\")"
+    }
+
     private func emitEncodeJSON(_ message: MessageModel, plainFields: [FieldModel], into w: inout CodeWriter) {
         w.block("public func encodeJSON(to writer: inout JSONWriter) {") { w in
             w.line("writer.beginObject()")
             for field in plainFields {
                 let swift = "self.\(Naming.property(field.name))"
-                let key = "writer.fieldKey(\"\(field.jsonName)\")"
+                let key = jsonKey(field)
                 if let mapEntry = mapEntry(field) {
-                    w.line("if !\(swift).isEmpty {")
+                    w.line("if writer.emitUnpopulated || !\(swift).isEmpty {")
                     w.line("    \(key)")
                     w.line("    writer.map(\(swift)) { writer, value in \(jsonWrite(mapEntry.fields[1], "value", writer: "writer")) }")
                     w.line("}")
                 } else if field.isRepeated {
-                    w.line("if !\(swift).isEmpty {")
+                    w.line("if writer.emitUnpopulated || !\(swift).isEmpty {")
                     w.line("    \(key)")
                     w.line("    writer.array(\(swift)) { writer, value in \(jsonWrite(field, "value", writer: "writer")) }")
                     w.line("}")
                 } else if field.type == .message {
                     w.line("if let value = \(swift) {")
                     w.line("    \(key)")
-                    w.line("    writer.message(value)")
+                    w.line("    \(jsonWrite(wrapped(field) ?? field, "value", writer: "writer"))")
+                    w.line("} else if writer.emitUnpopulated {")
+                    w.line("    \(key)")
+                    w.line("    writer.valueNull()")
                     w.line("}")
                 } else {
-                    w.line("if \(isDefaultCheck(field, swift)) {")
+                    w.line("if writer.emitUnpopulated || \(isDefaultCheck(field, swift)) {")
                     w.line("    \(key)")
                     w.line("    \(jsonWrite(field, swift, writer: "writer"))")
                     w.line("}")
@@ -342,7 +397,7 @@ struct MessageEmitter {
                     for index in oneof.fieldIndexes {
                         let field = message.fields[index]
                         w.line("case .\(Naming.property(field.name))(let value)?:")
-                        w.line("    writer.fieldKey(\"\(field.jsonName)\")")
+                        w.line("    \(jsonKey(field))")
                         w.line("    \(jsonWrite(field, "value", writer: "writer"))")
                     }
                     w.line("case nil:")
@@ -378,6 +433,8 @@ struct MessageEmitter {
                             w.line("\(swift) = try JSONRead.map(value, at: fieldPath,")
                             w.line("    key: { key, path in \(jsonMapKey(key, "key", path: "path")) },")
                             w.line("    value: { value, path in \(jsonRead(value, "value", path: "path")) })")
+                        } else if let scalar = wrapped(field) {
+                            w.line("\(swift) = \(jsonRead(scalar, "value", path: "fieldPath"))")
                         } else if field.isRepeated {
                             w.line("\(swift) = try JSONRead.array(value, at: fieldPath) { value, path in \(jsonRead(field, "value", path: "path")) }")
                         } else if let oneofIndex = message.oneofs.firstIndex(where: { $0.fieldIndexes.contains(index) }) {

@@ -23,7 +23,7 @@ enum Naming {
     /// Names a generated struct already uses for its own members.
     static let reservedMembers: Set<String> = [
         "protoMessageName", "cDescriptor", "makeCMessage", "encodeJSON", "CMessage", "jsonString", "jsonBytes",
-        "serializedBytes", "withPacker",
+        "serializedBytes", "withPacker", "unknownFields",
     ]
 
     /// A name usable as a Swift identifier in any position.

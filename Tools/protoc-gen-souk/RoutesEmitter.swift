@@ -21,6 +21,16 @@ struct RoutesEmitter {
         }
     }
 
+    /// grpc-gateway fills a PATCH's `update_mask` (a google.protobuf.FieldMask) from the body's
+    /// fields when the body is one field of the request.
+    func updateMaskField(_ route: Route) -> String? {
+        guard route.http.verb == "patch", route.http.body != "*", !route.http.body.isEmpty,
+              let request = registry[route.method.inputType].message,
+              let field = request.fields.first(where: { $0.name == "update_mask" }),
+              field.typeName == ".google.protobuf.FieldMask", !field.isRepeated else { return nil }
+        return field.name
+    }
+
     func emitRoutes(named name: String, files: [FileModel], openAPI: String, into w: inout CodeWriter) {
         w.line("/// The REST bridge's routes: every rpc with an HTTP annotation that is not internal.")
         w.block("public enum \(name) {") { w in
@@ -29,6 +39,7 @@ struct RoutesEmitter {
                 let method = Naming.escaped(Naming.lowerCamel(route.method.name))
                 w.line("    HTTPRoute(")
                 w.line("        verb: .\(route.http.verb), pathTemplate: \"\(route.http.path)\", body: \"\(route.http.body)\",")
+                if let mask = updateMaskField(route) { w.line("        updateMaskField: \"\(mask)\",") }
                 w.line("        method: \(route.servicePrefix)\(route.service.name).Methods.\(method),")
                 w.line("        request: \(registry[route.method.inputType].swiftName).self, response: \(registry[route.method.outputType].swiftName).self),")
             }

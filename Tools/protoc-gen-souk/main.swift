@@ -15,6 +15,7 @@ import ProtobufDescriptorC
 //   Routes=NAME     the route table's enum name, or `none`
 //   Registry=NAME   the message registry's enum name, or `none`
 //   Title=TEXT      the OpenAPI document's title
+//   Runtime=self    the files are part of SoukProtobuf itself (the well-known types)
 
 func readStandardInput() -> [UInt8] {
     var bytes: [UInt8] = []
@@ -35,6 +36,9 @@ func writeStandardOutput(_ bytes: [UInt8]) {
         offset += written
     }
 }
+
+/// The protoc-c output of the well-known types SoukProtobuf carries.
+let wellKnownTypesCModule = "ProtobufWellKnownTypesC"
 
 struct GeneratedFile {
     var name: String
@@ -64,13 +68,16 @@ func generate(request: UnsafeMutablePointer<Google__Protobuf__Compiler__CodeGene
         w.line("// Source: \(file.name)")
         w.line()
         w.line("import CProtobufC")
-        w.line("import SoukProtobuf")
+        if parameters["Runtime"] != "self" { w.line("import SoukProtobuf") }
         if !file.services.isEmpty { w.line("import SoukRPCCore") }
         w.line("import \(cModule)")
+        if cModule != wellKnownTypesCModule, file.dependencies.contains(where: { $0.hasPrefix("google/protobuf/") }) {
+            w.line("import \(wellKnownTypesCModule)")
+        }
         let messages = MessageEmitter(registry: registry)
         for message in file.messages {
             w.line()
-            try messages.emit(message, into: &w)
+            try messages.emit(message, file: file.name, into: &w)
         }
         for e in file.enums {
             w.line()
@@ -98,7 +105,7 @@ func generate(request: UnsafeMutablePointer<Google__Protobuf__Compiler__CodeGene
         var w = CodeWriter()
         w.line(header)
         w.line()
-        w.line("import SoukProtobuf")
+        if parameters["Runtime"] != "self" { w.line("import SoukProtobuf") }
         w.line()
         RoutesEmitter(registry: registry).emitRegistry(named: registryName, files: files, into: &w)
         output.append(GeneratedFile(name: "\(registryName).swift", content: w.text))

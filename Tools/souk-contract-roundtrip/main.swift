@@ -5,25 +5,36 @@
 //     For each DIR/<name>.bin, where <name> is a full message name optionally
 //     followed by `#<sample>` (e.g. `souk.users.v1.User#0`): decodes it with the
 //     Swift type and writes DIR/<name>.swift.bin (binary again) and
-//     DIR/<name>.swift.json (our JSON). For each DIR/<name>.json (written by
+//     DIR/<name>.swift.json (our JSON), DIR/<name>.swift.full.json (every field
+//     written: emitUnpopulated) and DIR/<name>.swift.names.json (proto field
+//     names). For each DIR/<name>.json (written by
 //     another runtime): decodes it with our JSON decoder and writes
 //     DIR/<name>.fromjson.bin and DIR/<name>.fromjson.json. Any error is written
 //     to DIR/<name>.error.txt, one line per failed step, and the next file is
 //     processed. Prints one line per sample. Exits 0 unless DIR cannot be read.
 //
+//   Besides the contracts of Protos/, it knows the well-known types and the test
+//   contracts of Tests/Protos (for Tests/contract/test_well_known_json.py).
+//
 //   souk-contract-roundtrip --list
-//     Prints the full name of every registered message type, sorted.
+//     Prints the full name of every message type of Protos/, sorted.
 
 import Foundation
 import SoukContracts
 import SoukProtobuf
 import SoukWire
+import TestContracts
 
-let registry: [String: any ProtoMessage.Type] =
+/// The messages of Protos/.
+let contracts: [String: any ProtoMessage.Type] =
     SoukWireMessages.byName.merging(SoukContractMessages.byName) { first, _ in first }
+let registry = contracts
+    .merging(WellKnownMessages.byName) { first, _ in first }
+    .merging(TestContractMessages.byName) { first, _ in first }
 
 /// The outputs this tool writes, which are not inputs.
-let outputSuffixes = [".swift.bin", ".swift.json", ".fromjson.bin", ".fromjson.json", ".error.txt"]
+let outputSuffixes = [".swift.bin", ".swift.json", ".swift.full.json", ".swift.names.json", ".fromjson.bin",
+                      ".fromjson.json", ".error.txt"]
 
 func describe(_ error: any Error) -> String {
     "\(error)".replacingOccurrences(of: "\n", with: " ")
@@ -59,6 +70,8 @@ func roundTripBinary<M: ProtoMessage>(_: M.Type, _ sample: inout Sample, in dir:
     do {
         try write(message.serializedBytes(), to: base + ".swift.bin")
         try write(message.jsonBytes(), to: base + ".swift.json")
+        try write(message.jsonBytes(options: JSONEncodingOptions(emitUnpopulated: true)), to: base + ".swift.full.json")
+        try write(message.jsonBytes(options: JSONEncodingOptions(useProtoFieldNames: true)), to: base + ".swift.names.json")
         sample.done.append("binary")
     } catch {
         sample.errors.append("binary re-encode: \(describe(error))")
@@ -129,7 +142,7 @@ func run(dir: String) -> Int32 {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments == ["--list"] {
-    for name in registry.keys.sorted() { print(name) }
+    for name in contracts.keys.sorted() { print(name) }
 } else if arguments.count == 1, !arguments[0].hasPrefix("-") {
     exit(run(dir: arguments[0]))
 } else {

@@ -5,12 +5,8 @@ import SoukProtobuf
 /// Every message type of this module, for tools that look types up by name.
 public enum SoukContractMessages {
     public static let all: [any ProtoMessage.Type] = [
-        Money.self,
-        FieldMask.self,
         Order.self,
-        OrderItem.self,
-        OrderStatusChange.self,
-        OrderItemInput.self,
+        Order.Item.self,
         CreateOrderRequest.self,
         GetOrderRequest.self,
         ListOrdersRequest.self,
@@ -19,13 +15,10 @@ public enum SoukContractMessages {
         MarkOrderPaidRequest.self,
         MarkOrderRefundedRequest.self,
         Payment.self,
-        Refund.self,
         Card.self,
         CreatePaymentRequest.self,
         GetPaymentRequest.self,
         RefundPaymentRequest.self,
-        ListPaymentsForOrderRequest.self,
-        ListPaymentsForOrderResponse.self,
         User.self,
         CreateUserRequest.self,
         AuthenticateRequest.self,

@@ -34,15 +34,11 @@ public enum SoukRoutes {
             method: PaymentsService.Methods.refundPayment,
             request: RefundPaymentRequest.self, response: Payment.self),
         HTTPRoute(
-            verb: .get, pathTemplate: "/v1/orders/{order_id}/payments", body: "",
-            method: PaymentsService.Methods.listPaymentsForOrder,
-            request: ListPaymentsForOrderRequest.self, response: ListPaymentsForOrderResponse.self),
-        HTTPRoute(
             verb: .post, pathTemplate: "/v1/users", body: "*",
             method: UsersService.Methods.createUser,
             request: CreateUserRequest.self, response: User.self),
         HTTPRoute(
-            verb: .post, pathTemplate: "/v1/auth/token", body: "*",
+            verb: .post, pathTemplate: "/v1/auth/tokens", body: "*",
             method: UsersService.Methods.authenticate,
             request: AuthenticateRequest.self, response: AuthenticateResponse.self),
         HTTPRoute(
@@ -50,7 +46,8 @@ public enum SoukRoutes {
             method: UsersService.Methods.getCurrentUser,
             request: GetCurrentUserRequest.self, response: User.self),
         HTTPRoute(
-            verb: .patch, pathTemplate: "/v1/users/me", body: "*",
+            verb: .patch, pathTemplate: "/v1/users/me", body: "profile",
+            updateMaskField: "update_mask",
             method: UsersService.Methods.updateProfile,
             request: UpdateProfileRequest.self, response: User.self),
     ]
@@ -70,8 +67,8 @@ public enum SoukRoutes {
             "tags": [
               "OrdersService"
             ],
-            "summary": "Creates an `ORDER_STATUS_PENDING` order for the caller and returns it.",
-            "description": "Creates an `ORDER_STATUS_PENDING` order for the caller and returns it.\nFails with `INVALID_ARGUMENT` for an invalid item or a currency mismatch,\nand with `PERMISSION_DENIED` when the caller's account is disabled.",
+            "summary": "Creates a `PENDING` order for the caller and returns it, its total",
+            "description": "Creates a `PENDING` order for the caller and returns it, its total\ncomputed by the server. Fails with `INVALID_ARGUMENT` for invalid items\n(every violation at once, with its field path such as\n`items[3].quantity`), `FAILED_PRECONDITION` when the caller's account is\nmissing or disabled, and `UNAVAILABLE` or `DEADLINE_EXCEEDED` when the\nusers service cannot say; nothing is written then.",
             "requestBody": {
               "required": true,
               "content": {
@@ -122,7 +119,7 @@ public enum SoukRoutes {
                 "name": "pageSize",
                 "in": "query",
                 "required": false,
-                "description": "The maximum number of orders to return: 0 means the default, 20; values\nabove 100 are treated as 100; negative values are `INVALID_ARGUMENT`.",
+                "description": "The maximum number of orders to return: 1 to 100; 0 means the default,\n20. Anything else is `INVALID_ARGUMENT`.",
                 "schema": {
                   "type": "integer",
                   "format": "int32"
@@ -132,7 +129,7 @@ public enum SoukRoutes {
                 "name": "pageToken",
                 "in": "query",
                 "required": false,
-                "description": "Empty for the first page; otherwise the `next_page_token` of the\nprevious response, unchanged. An invalid token is `INVALID_ARGUMENT`.",
+                "description": "Empty for the first page; otherwise the `next_page_token` of the\nprevious response, unchanged. A token that was altered, or made for\nanother user, is `INVALID_ARGUMENT`.",
                 "schema": {
                   "type": "string"
                 }
@@ -223,8 +220,8 @@ public enum SoukRoutes {
             "tags": [
               "OrdersService"
             ],
-            "summary": "Cancels one of the caller's orders (`ORDER_STATUS_PENDING` →",
-            "description": "Cancels one of the caller's orders (`ORDER_STATUS_PENDING` →\n`ORDER_STATUS_CANCELLED`) and returns it. Cancelling an order that is\nalready cancelled returns it unchanged; any other status is\n`FAILED_PRECONDITION`.",
+            "summary": "Cancels one of the caller's orders (`PENDING` → `CANCELLED`) and returns",
+            "description": "Cancels one of the caller's orders (`PENDING` → `CANCELLED`) and returns\nit. Cancelling an order that is already cancelled returns it unchanged;\nany other status is `FAILED_PRECONDITION`.",
             "parameters": [
               {
                 "name": "order_id",
@@ -282,8 +279,8 @@ public enum SoukRoutes {
             "tags": [
               "PaymentsService"
             ],
-            "summary": "Charges a card for one of the caller's orders and returns the payment.",
-            "description": "Charges a card for one of the caller's orders and returns the payment.\nA declined card is not an RPC error: the payment is returned with status\n`PAYMENT_STATUS_FAILED` and a `failure_reason`.\n\nIdempotent by `idempotency_key`: a repeated request with the same key\nand the same fields replays the first answer (never charging twice); the\nsame key with different fields is `FAILED_PRECONDITION`, and while the\nfirst request with that key is still running, `ABORTED` (retry later).\n\nFails with `INVALID_ARGUMENT` for an invalid field, `NOT_FOUND` for an\nunknown order, and `FAILED_PRECONDITION` when the order is not pending or\n`amount` differs from the order's total.",
+            "summary": "Charges a card for one of the caller's orders and returns the payment. A",
+            "description": "Charges a card for one of the caller's orders and returns the payment. A\ndeclined card is not an RPC error: the payment is returned with status\n`DECLINED` and a `decline_reason`, and the order stays pending.\n\nNeeds metadata `idempotency-key` (the HTTP header `Idempotency-Key`): 1\nto 255 printable ASCII characters, scoped to the caller and kept at least\n24 hours. The same key with the same request replays the first answer\nand never charges twice (a duplicate that arrives while the first is\nrunning waits for it); the same key with a different request is\n`ALREADY_EXISTS`.\n\nFails with `INVALID_ARGUMENT` for an invalid field (every violation at\nonce), `NOT_FOUND` for an unknown order, `FAILED_PRECONDITION` when the\norder is not pending or `amount` and `currency` differ from its total,\nand `UNAVAILABLE` when the card network fails (nothing is charged; retry\nwith the same key).",
             "requestBody": {
               "required": true,
               "content": {
@@ -379,8 +376,8 @@ public enum SoukRoutes {
             "tags": [
               "PaymentsService"
             ],
-            "summary": "Refunds one of the caller's succeeded payments in full and returns the",
-            "description": "Refunds one of the caller's succeeded payments in full and returns the\npayment, now `PAYMENT_STATUS_REFUNDED` with the refund in `refunds`; the\norder is then marked refunded. Idempotent by `idempotency_key`, as for\n`CreatePayment`. Fails with `FAILED_PRECONDITION` when the payment is not\n`PAYMENT_STATUS_SUCCEEDED` (a payment already refunded under another key\nincluded).",
+            "summary": "Refunds one of the caller's succeeded payments in full and returns it,",
+            "description": "Refunds one of the caller's succeeded payments in full and returns it,\nnow `REFUNDED`; the order is then marked refunded. Refunding a refunded\npayment returns it unchanged; a declined payment is\n`FAILED_PRECONDITION`.",
             "parameters": [
               {
                 "name": "payment_id",
@@ -432,63 +429,14 @@ public enum SoukRoutes {
             "x-souk-idempotent": true
           }
         },
-        "/v1/orders/{order_id}/payments": {
-          "get": {
-            "operationId": "PaymentsService_ListPaymentsForOrder",
-            "tags": [
-              "PaymentsService"
-            ],
-            "summary": "Lists the caller's payments for one order, oldest first, failed attempts",
-            "description": "Lists the caller's payments for one order, oldest first, failed attempts\nincluded. An order with no payments of the caller, or an unknown order,\ngives an empty list.",
-            "parameters": [
-              {
-                "name": "order_id",
-                "in": "path",
-                "required": true,
-                "description": "The id of the order; must not be empty.",
-                "schema": {
-                  "type": "string"
-                }
-              }
-            ],
-            "responses": {
-              "200": {
-                "description": "The ListPaymentsForOrderResponse",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/souk.payments.v1.ListPaymentsForOrderResponse"
-                    }
-                  }
-                }
-              },
-              "default": {
-                "description": "An error, with the gRPC status mapped to an HTTP status as grpc-gateway does.",
-                "content": {
-                  "application/json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Status"
-                    }
-                  }
-                }
-              }
-            },
-            "security": [
-              {
-                "bearer": []
-              }
-            ],
-            "x-souk-idempotent": true
-          }
-        },
         "/v1/users": {
           "post": {
             "operationId": "UsersService_CreateUser",
             "tags": [
               "UsersService"
             ],
-            "summary": "Creates an account and returns it (status `USER_STATUS_ACTIVE`). Needs no",
-            "description": "Creates an account and returns it (status `USER_STATUS_ACTIVE`). Needs no\ntoken. Fails with `INVALID_ARGUMENT` for an invalid field and with\n`ALREADY_EXISTS` when the email is taken.",
+            "summary": "Creates an account and returns it. Needs no token. Fails with",
+            "description": "Creates an account and returns it. Needs no token. Fails with\n`INVALID_ARGUMENT` for an invalid field and with `ALREADY_EXISTS` when the\nemail is taken (whatever the case of its letters).",
             "requestBody": {
               "required": true,
               "content": {
@@ -528,7 +476,7 @@ public enum SoukRoutes {
             ]
           }
         },
-        "/v1/auth/token": {
+        "/v1/auth/tokens": {
           "post": {
             "operationId": "UsersService_Authenticate",
             "tags": [
@@ -581,8 +529,8 @@ public enum SoukRoutes {
             "tags": [
               "UsersService"
             ],
-            "summary": "Returns the caller's own account.",
-            "description": "Returns the caller's own account.",
+            "summary": "Caller: returns the caller's own account.",
+            "description": "Caller: returns the caller's own account.",
             "responses": {
               "200": {
                 "description": "The User",
@@ -617,14 +565,14 @@ public enum SoukRoutes {
             "tags": [
               "UsersService"
             ],
-            "summary": "Updates the caller's own profile fields named by `update_mask` and",
-            "description": "Updates the caller's own profile fields named by `update_mask` and\nreturns the updated account. Fails with `INVALID_ARGUMENT` for an empty\nor unknown mask path or an invalid value.",
+            "summary": "Caller: updates the fields of the caller's own profile named by",
+            "description": "Caller: updates the fields of the caller's own profile named by\n`update_mask` and returns the account. Over HTTP the body is the\n`profile` object and the mask is made from the fields present in it, so\nonly those change. Fails with `INVALID_ARGUMENT` for an empty mask, an\nunknown path or an invalid value.",
             "requestBody": {
               "required": true,
               "content": {
                 "application/json": {
                   "schema": {
-                    "$ref": "#/components/schemas/souk.users.v1.UpdateProfileRequest"
+                    "$ref": "#/components/schemas/souk.users.v1.ProfileUpdate"
                   }
                 }
               }
@@ -662,6 +610,37 @@ public enum SoukRoutes {
       },
       "components": {
         "schemas": {
+          "google.protobuf.FieldMask": {
+            "type": "object",
+            "description": "`FieldMask` represents a set of symbolic field paths, for example:\n\n    paths: \"f.a\"\n    paths: \"f.b.d\"\n\nHere `f` represents a field in some root message, `a` and `b`\nfields in the message found in `f`, and `d` a field found in the\nmessage in `f.b`.\n\nField masks are used to specify a subset of fields that should be\nreturned by a get operation or modified by an update operation.\nField masks also have a custom JSON encoding (see below).\n\n# Field Masks in Projections\n\nWhen used in the context of a projection, a response message or\nsub-message is filtered by the API to only contain those fields as\nspecified in the mask. For example, if the mask in the previous\nexample is applied to a response message as follows:\n\n    f {\n      a : 22\n      b {\n        d : 1\n        x : 2\n      }\n      y : 13\n    }\n    z: 8\n\nThe result will not contain specific values for fields x,y and z\n(their value will be set to the default, and omitted in proto text\noutput):\n\n\n    f {\n      a : 22\n      b {\n        d : 1\n      }\n    }\n\nA repeated field is not allowed except at the last position of a\npaths string.\n\nIf a FieldMask object is not present in a get operation, the\noperation applies to all fields (as if a FieldMask of all fields\nhad been specified).\n\nNote that a field mask does not necessarily apply to the\ntop-level response message. In case of a REST get operation, the\nfield mask applies directly to the response, but in case of a REST\nlist operation, the mask instead applies to each individual message\nin the returned resource list. In case of a REST custom method,\nother definitions may be used. Where the mask applies will be\nclearly documented together with its declaration in the API.  In\nany case, the effect on the returned resource/resources is required\nbehavior for APIs.\n\n# Field Masks in Update Operations\n\nA field mask in update operations specifies which fields of the\ntargeted resource are going to be updated. The API is required\nto only change the values of the fields as specified in the mask\nand leave the others untouched. If a resource is passed in to\ndescribe the updated values, the API ignores the values of all\nfields not covered by the mask.\n\nIf a repeated field is specified for an update operation, new values will\nbe appended to the existing repeated field in the target resource. Note that\na repeated field is only allowed in the last position of a `paths` string.\n\nIf a sub-message is specified in the last position of the field mask for an\nupdate operation, then new value will be merged into the existing sub-message\nin the target resource.\n\nFor example, given the target message:\n\n    f {\n      b {\n        d: 1\n        x: 2\n      }\n      c: [1]\n    }\n\nAnd an update message:\n\n    f {\n      b {\n        d: 10\n      }\n      c: [2]\n    }\n\nthen if the field mask is:\n\n paths: [\"f.b\", \"f.c\"]\n\nthen the result will be:\n\n    f {\n      b {\n        d: 10\n        x: 2\n      }\n      c: [1, 2]\n    }\n\nAn implementation may provide options to override this default behavior for\nrepeated and message fields.\n\nIn order to reset a field's value to the default, the field must\nbe in the mask and set to the default value in the provided resource.\nHence, in order to reset all fields of a resource, provide a default\ninstance of the resource and set all fields in the mask, or do\nnot provide a mask as described below.\n\nIf a field mask is not present on update, the operation applies to\nall fields (as if a field mask of all fields has been specified).\nNote that in the presence of schema evolution, this may mean that\nfields the client does not know and has therefore not filled into\nthe request will be reset to their default. If this is unwanted\nbehavior, a specific service may require a client to always specify\na field mask, producing an error if not.\n\nAs with get operations, the location of the resource which\ndescribes the updated values in the request message depends on the\noperation kind. In any case, the effect of the field mask is\nrequired to be honored by the API.\n\n## Considerations for HTTP REST\n\nThe HTTP kind of an update operation which uses a field mask must\nbe set to PATCH instead of PUT in order to satisfy HTTP semantics\n(PUT must only be used for full updates).\n\n# JSON Encoding of Field Masks\n\nIn JSON, a field mask is encoded as a single string where paths are\nseparated by a comma. Fields name in each path are converted\nto/from lower-camel naming conventions.\n\nAs an example, consider the following message declarations:\n\n    message Profile {\n      User user = 1;\n      Photo photo = 2;\n    }\n    message User {\n      string display_name = 1;\n      string address = 2;\n    }\n\nIn proto a field mask for `Profile` may look as such:\n\n    mask {\n      paths: \"user.display_name\"\n      paths: \"photo\"\n    }\n\nIn JSON, the same mask is represented as below:\n\n    {\n      mask: \"user.displayName,photo\"\n    }\n\n# Field Masks and Oneof Fields\n\nField masks treat fields in oneofs just as regular fields. Consider the\nfollowing message:\n\n    message SampleMessage {\n      oneof test_oneof {\n        string name = 4;\n        SubMessage sub_message = 9;\n      }\n    }\n\nThe field mask can be:\n\n    mask {\n      paths: \"name\"\n    }\n\nOr:\n\n    mask {\n      paths: \"sub_message\"\n    }\n\nNote that oneof type names (\"test_oneof\" in this case) cannot be used in\npaths.\n\n## Field Mask Verification\n\nThe implementation of any API method which has a FieldMask type field in the\nrequest should verify the included field paths, and return an\n`INVALID_ARGUMENT` error if any path is unmappable.",
+            "properties": {
+              "paths": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                },
+                "description": "The set of field mask paths."
+              }
+            },
+            "additionalProperties": false
+          },
+          "google.protobuf.Timestamp": {
+            "type": "object",
+            "description": "A Timestamp represents a point in time independent of any time zone or local\ncalendar, encoded as a count of seconds and fractions of seconds at\nnanosecond resolution. The count is relative to an epoch at UTC midnight on\nJanuary 1, 1970, in the proleptic Gregorian calendar which extends the\nGregorian calendar backwards to year one.\n\nAll minutes are 60 seconds long. Leap seconds are \"smeared\" so that no leap\nsecond table is needed for interpretation, using a [24-hour linear\nsmear](https://developers.google.com/time/smear).\n\nThe range is from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. By\nrestricting to that range, we ensure that we can convert to and from [RFC\n3339](https://www.ietf.org/rfc/rfc3339.txt) date strings.\n\n# Examples\n\nExample 1: Compute Timestamp from POSIX `time()`.\n\n    Timestamp timestamp;\n    timestamp.set_seconds(time(NULL));\n    timestamp.set_nanos(0);\n\nExample 2: Compute Timestamp from POSIX `gettimeofday()`.\n\n    struct timeval tv;\n    gettimeofday(&tv, NULL);\n\n    Timestamp timestamp;\n    timestamp.set_seconds(tv.tv_sec);\n    timestamp.set_nanos(tv.tv_usec * 1000);\n\nExample 3: Compute Timestamp from Win32 `GetSystemTimeAsFileTime()`.\n\n    FILETIME ft;\n    GetSystemTimeAsFileTime(&ft);\n    UINT64 ticks = (((UINT64)ft.dwHighDateTime) << 32) | ft.dwLowDateTime;\n\n    // A Windows tick is 100 nanoseconds. Windows epoch 1601-01-01T00:00:00Z\n    // is 11644473600 seconds before Unix epoch 1970-01-01T00:00:00Z.\n    Timestamp timestamp;\n    timestamp.set_seconds((INT64) ((ticks / 10000000) - 11644473600LL));\n    timestamp.set_nanos((INT32) ((ticks % 10000000) * 100));\n\nExample 4: Compute Timestamp from Java `System.currentTimeMillis()`.\n\n    long millis = System.currentTimeMillis();\n\n    Timestamp timestamp = Timestamp.newBuilder().setSeconds(millis / 1000)\n        .setNanos((int) ((millis % 1000) * 1000000)).build();\n\n\nExample 5: Compute Timestamp from Java `Instant.now()`.\n\n    Instant now = Instant.now();\n\n    Timestamp timestamp =\n        Timestamp.newBuilder().setSeconds(now.getEpochSecond())\n            .setNanos(now.getNano()).build();\n\n\nExample 6: Compute Timestamp from current time in Python.\n\n    timestamp = Timestamp()\n    timestamp.GetCurrentTime()\n\n# JSON Mapping\n\nIn JSON format, the Timestamp type is encoded as a string in the\n[RFC 3339](https://www.ietf.org/rfc/rfc3339.txt) format. That is, the\nformat is \"{year}-{month}-{day}T{hour}:{min}:{sec}[.{frac_sec}]Z\"\nwhere {year} is always expressed using four digits while {month}, {day},\n{hour}, {min}, and {sec} are zero-padded to two digits each. The fractional\nseconds, which can go up to 9 digits (i.e. up to 1 nanosecond resolution),\nare optional. The \"Z\" suffix indicates the timezone (\"UTC\"); the timezone\nis required. A proto3 JSON serializer should always use UTC (as indicated by\n\"Z\") when printing the Timestamp type and a proto3 JSON parser should be\nable to accept both UTC and other timezones (as indicated by an offset).\n\nFor example, \"2017-01-15T01:30:15.01Z\" encodes 15.01 seconds past\n01:30 UTC on January 15, 2017.\n\nIn JavaScript, one can convert a Date object to this format using the\nstandard\n[toISOString()](https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Date/toISOString)\nmethod. In Python, a standard `datetime.datetime` object can be converted\nto this format using\n[`strftime`](https://docs.python.org/2/library/time.html#time.strftime) with\nthe time format spec '%Y-%m-%dT%H:%M:%S.%fZ'. Likewise, in Java, one can use\nthe Joda Time's [`ISODateTimeFormat.dateTime()`](\nhttp://www.joda.org/joda-time/apidocs/org/joda/time/format/ISODateTimeFormat.html#dateTime%2D%2D\n) to obtain a formatter capable of generating timestamps in this format.",
+            "properties": {
+              "seconds": {
+                "type": "string",
+                "format": "int64",
+                "description": "Represents seconds of UTC time since Unix epoch\n1970-01-01T00:00:00Z. Must be from 0001-01-01T00:00:00Z to\n9999-12-31T23:59:59Z inclusive."
+              },
+              "nanos": {
+                "type": "integer",
+                "format": "int32",
+                "description": "Non-negative fractions of a second at nanosecond resolution. Negative\nsecond values with fractions must still have non-negative nanos values\nthat count forward in time. Must be from 0 to 999,999,999\ninclusive."
+              }
+            },
+            "additionalProperties": false
+          },
           "souk.orders.v1.CancelOrderRequest": {
             "type": "object",
             "description": "The request of `CancelOrder`.",
@@ -677,16 +656,16 @@ public enum SoukRoutes {
             "type": "object",
             "description": "The request of `CreateOrder`.",
             "properties": {
+              "currency": {
+                "type": "string",
+                "description": "The order's currency, an ISO 4217 code: three upper-case letters (e.g.\n`EUR`); every unit price is in it."
+              },
               "items": {
                 "type": "array",
                 "items": {
-                  "$ref": "#/components/schemas/souk.orders.v1.OrderItemInput"
+                  "$ref": "#/components/schemas/souk.orders.v1.Order.Item"
                 },
-                "description": "The items: 1 to 100, each SKU at most once."
-              },
-              "currencyCode": {
-                "type": "string",
-                "description": "The order's currency, an ISO 4217 code (e.g. `EUR`); every item's\n`unit_price` must be in it."
+                "description": "The items: 1 to 100."
               }
             },
             "additionalProperties": false
@@ -709,11 +688,11 @@ public enum SoukRoutes {
               "pageSize": {
                 "type": "integer",
                 "format": "int32",
-                "description": "The maximum number of orders to return: 0 means the default, 20; values\nabove 100 are treated as 100; negative values are `INVALID_ARGUMENT`."
+                "description": "The maximum number of orders to return: 1 to 100; 0 means the default,\n20. Anything else is `INVALID_ARGUMENT`."
               },
               "pageToken": {
                 "type": "string",
-                "description": "Empty for the first page; otherwise the `next_page_token` of the\nprevious response, unchanged. An invalid token is `INVALID_ARGUMENT`."
+                "description": "Empty for the first page; otherwise the `next_page_token` of the\nprevious response, unchanged. A token that was altered, or made for\nanother user, is `INVALID_ARGUMENT`."
               }
             },
             "additionalProperties": false
@@ -740,129 +719,74 @@ public enum SoukRoutes {
             "type": "object",
             "description": "An order: what a user bought, for how much, and where it stands.",
             "properties": {
-              "orderId": {
+              "id": {
                 "type": "string",
-                "description": "The order's id, assigned by the server: an opaque string of at most 64\nASCII characters. Never changes."
+                "description": "The order's id, assigned by the server: a UUID. Never changes."
               },
               "userId": {
                 "type": "string",
                 "description": "The id of the user who placed the order (a `souk.users.v1.User`)."
               },
+              "status": {
+                "$ref": "#/components/schemas/souk.orders.v1.Order.Status"
+              },
+              "currency": {
+                "type": "string",
+                "description": "The order's currency, an ISO 4217 code: three upper-case letters."
+              },
               "items": {
                 "type": "array",
                 "items": {
-                  "$ref": "#/components/schemas/souk.orders.v1.OrderItem"
+                  "$ref": "#/components/schemas/souk.orders.v1.Order.Item"
                 },
                 "description": "The ordered items, in the order given at creation; at least one."
               },
               "total": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
-              },
-              "status": {
-                "$ref": "#/components/schemas/souk.orders.v1.OrderStatus"
-              },
-              "paidByPaymentId": {
-                "type": "string",
-                "description": "The id of the payment that paid the order (a\n`souk.payments.v1.Payment`); empty until the order is paid."
-              },
-              "refundedByRefundId": {
-                "type": "string",
-                "description": "The id of the refund that refunded the order (a\n`souk.payments.v1.Refund`); empty unless the status is\n`ORDER_STATUS_REFUNDED`."
-              },
-              "history": {
-                "type": "array",
-                "items": {
-                  "$ref": "#/components/schemas/souk.orders.v1.OrderStatusChange"
-                },
-                "description": "Every status change, oldest first. The first entry is the creation\n(`ORDER_STATUS_UNSPECIFIED` → `ORDER_STATUS_PENDING`); the last entry's\n`to_status` equals `status`."
-              },
-              "createdAtUnixMs": {
                 "type": "string",
                 "format": "int64",
-                "description": "When the order was created, Unix milliseconds (UTC)."
+                "description": "The sum of `unit_price` times `quantity` over the items, in minor units\nof `currency` (a JSON string, as every int64)."
               },
-              "updatedAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the order last changed, Unix milliseconds (UTC)."
+              "createdAt": {
+                "$ref": "#/components/schemas/google.protobuf.Timestamp"
+              },
+              "updatedAt": {
+                "$ref": "#/components/schemas/google.protobuf.Timestamp"
               }
             },
             "additionalProperties": false
           },
-          "souk.orders.v1.OrderItem": {
+          "souk.orders.v1.Order.Item": {
             "type": "object",
-            "description": "One line of an order, as stored.",
+            "description": "One line of an order.",
             "properties": {
               "sku": {
                 "type": "string",
-                "description": "The product's stock-keeping unit, as given at creation."
+                "description": "The product's stock-keeping unit: 1 to 64 characters."
               },
               "quantity": {
                 "type": "integer",
                 "format": "int32",
-                "description": "How many units: 1 to 1000."
+                "description": "How many units: 1 to 10,000."
               },
               "unitPrice": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
-              },
-              "lineTotal": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
-              }
-            },
-            "additionalProperties": false
-          },
-          "souk.orders.v1.OrderItemInput": {
-            "type": "object",
-            "description": "One line of a new order.",
-            "properties": {
-              "sku": {
                 "type": "string",
-                "description": "The product's stock-keeping unit: 1 to 64 characters from ASCII letters,\ndigits, `-`, `_` and `.`. Each SKU at most once per order."
-              },
-              "quantity": {
-                "type": "integer",
-                "format": "int32",
-                "description": "How many units: 1 to 1000."
-              },
-              "unitPrice": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
+                "format": "int64",
+                "description": "The price of one unit in minor units of the order's currency: 0 to\n1,000,000,000 (a JSON string or number on input, a string on output)."
               }
             },
             "additionalProperties": false
           },
-          "souk.orders.v1.OrderStatus": {
+          "souk.orders.v1.Order.Status": {
             "type": "string",
-            "description": "Where an order stands. The legal transitions are:\nPENDING → PAID (`MarkOrderPaid`), PAID → FULFILLED,\nPENDING → CANCELLED (`CancelOrder`), PAID → REFUNDED\n(`MarkOrderRefunded`). Every other move is `FAILED_PRECONDITION`;\nFULFILLED, CANCELLED and REFUNDED are final.",
+            "description": "Where an order stands. The legal changes are PENDING → PAID\n(`MarkOrderPaid`), PAID → FULFILLED, PENDING → CANCELLED\n(`CancelOrder`) and PAID → REFUNDED (`MarkOrderRefunded`); every other\nmove is `FAILED_PRECONDITION`. FULFILLED, CANCELLED and REFUNDED are\nfinal.",
             "enum": [
-              "ORDER_STATUS_UNSPECIFIED",
-              "ORDER_STATUS_PENDING",
-              "ORDER_STATUS_PAID",
-              "ORDER_STATUS_FULFILLED",
-              "ORDER_STATUS_CANCELLED",
-              "ORDER_STATUS_REFUNDED"
+              "STATUS_UNSPECIFIED",
+              "PENDING",
+              "PAID",
+              "FULFILLED",
+              "CANCELLED",
+              "REFUNDED"
             ]
-          },
-          "souk.orders.v1.OrderStatusChange": {
-            "type": "object",
-            "description": "One entry of an order's status history.",
-            "properties": {
-              "fromStatus": {
-                "$ref": "#/components/schemas/souk.orders.v1.OrderStatus"
-              },
-              "toStatus": {
-                "$ref": "#/components/schemas/souk.orders.v1.OrderStatus"
-              },
-              "changedAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the change happened, Unix milliseconds (UTC)."
-              },
-              "reason": {
-                "type": "string",
-                "description": "Why, human-readable, set by the server (e.g. `created`,\n`cancelled by owner`, `paid by payment <id>`); may be empty."
-              }
-            },
-            "additionalProperties": false
           },
           "souk.payments.v1.Card": {
             "type": "object",
@@ -884,37 +808,27 @@ public enum SoukRoutes {
               },
               "cvc": {
                 "type": "string",
-                "description": "The card verification code: 3 or 4 ASCII digits (4 for American\nExpress)."
+                "description": "The card verification code: 3 or 4 ASCII digits."
               }
             },
             "additionalProperties": false
           },
-          "souk.payments.v1.CardBrand": {
-            "type": "string",
-            "description": "A card's brand, detected from the leading digits of its number.",
-            "enum": [
-              "CARD_BRAND_UNSPECIFIED",
-              "CARD_BRAND_VISA",
-              "CARD_BRAND_MASTERCARD",
-              "CARD_BRAND_AMEX",
-              "CARD_BRAND_DISCOVER",
-              "CARD_BRAND_OTHER"
-            ]
-          },
           "souk.payments.v1.CreatePaymentRequest": {
             "type": "object",
-            "description": "The request of `CreatePayment`.",
+            "description": "The request of `CreatePayment`. Its idempotency key travels as metadata.",
             "properties": {
-              "idempotencyKey": {
-                "type": "string",
-                "description": "The client's key for this payment: 1 to 128 printable ASCII characters\n(0x20 to 0x7E), unique per intended payment, e.g. a UUID. Required.\nKeys are scoped to the calling user and remembered for at least 24\nhours."
-              },
               "orderId": {
                 "type": "string",
-                "description": "The id of the caller's order to pay; it must be `ORDER_STATUS_PENDING`."
+                "description": "The id of the caller's order to pay; it must be `PENDING`."
               },
               "amount": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
+                "type": "string",
+                "format": "int64",
+                "description": "The amount to charge in minor units; must equal the order's total."
+              },
+              "currency": {
+                "type": "string",
+                "description": "The currency; must equal the order's currency."
               },
               "card": {
                 "$ref": "#/components/schemas/souk.payments.v1.Card"
@@ -933,38 +847,13 @@ public enum SoukRoutes {
             },
             "additionalProperties": false
           },
-          "souk.payments.v1.ListPaymentsForOrderRequest": {
-            "type": "object",
-            "description": "The request of `ListPaymentsForOrder`.",
-            "properties": {
-              "orderId": {
-                "type": "string",
-                "description": "The id of the order; must not be empty."
-              }
-            },
-            "additionalProperties": false
-          },
-          "souk.payments.v1.ListPaymentsForOrderResponse": {
-            "type": "object",
-            "description": "The caller's payments for one order.",
-            "properties": {
-              "payments": {
-                "type": "array",
-                "items": {
-                  "$ref": "#/components/schemas/souk.payments.v1.Payment"
-                },
-                "description": "The payments, oldest first; possibly empty."
-              }
-            },
-            "additionalProperties": false
-          },
           "souk.payments.v1.Payment": {
             "type": "object",
             "description": "One attempt to pay an order with a card.",
             "properties": {
-              "paymentId": {
+              "id": {
                 "type": "string",
-                "description": "The payment's id, assigned by the server: an opaque string of at most 64\nASCII characters. Never changes."
+                "description": "The payment's id, assigned by the server: a UUID. Never changes."
               },
               "orderId": {
                 "type": "string",
@@ -974,80 +863,45 @@ public enum SoukRoutes {
                 "type": "string",
                 "description": "The id of the paying user (a `souk.users.v1.User`), who owns the order."
               },
-              "amount": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
-              },
               "status": {
-                "$ref": "#/components/schemas/souk.payments.v1.PaymentStatus"
+                "$ref": "#/components/schemas/souk.payments.v1.Payment.Status"
+              },
+              "amount": {
+                "type": "string",
+                "format": "int64",
+                "description": "The amount charged in minor units of `currency`; the order's total."
+              },
+              "currency": {
+                "type": "string",
+                "description": "The currency charged in, an ISO 4217 code: three upper-case letters."
               },
               "cardBrand": {
-                "$ref": "#/components/schemas/souk.payments.v1.CardBrand"
+                "type": "string",
+                "description": "The card's brand, detected from its number, in lower case: `visa`,\n`mastercard`, `amex`, `discover`, `diners`, `jcb`, `unionpay`, or\n`unknown`."
               },
               "cardLast4": {
                 "type": "string",
                 "description": "The last four digits of the card number; the only digits Souk keeps."
               },
-              "failureReason": {
+              "declineReason": {
                 "type": "string",
-                "description": "Why the payment failed, a machine-readable snake_case code:\n`card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc`\nor `processing_error`. Empty unless the status is\n`PAYMENT_STATUS_FAILED`."
+                "description": "Why the card was declined, a snake_case code (`card_declined`,\n`insufficient_funds`, `expired_card`, ...); empty unless the status is\n`DECLINED`."
               },
-              "refunds": {
-                "type": "array",
-                "items": {
-                  "$ref": "#/components/schemas/souk.payments.v1.Refund"
-                },
-                "description": "The payment's refunds, oldest first: empty, or one refund once the\npayment is `PAYMENT_STATUS_REFUNDED` (refunds are always in full)."
-              },
-              "createdAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the payment was created, Unix milliseconds (UTC)."
-              },
-              "updatedAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the payment last changed, Unix milliseconds (UTC)."
+              "createdAt": {
+                "$ref": "#/components/schemas/google.protobuf.Timestamp"
               }
             },
             "additionalProperties": false
           },
-          "souk.payments.v1.PaymentStatus": {
+          "souk.payments.v1.Payment.Status": {
             "type": "string",
-            "description": "Where a payment stands. The legal transitions are PENDING → SUCCEEDED,\nPENDING → FAILED and SUCCEEDED → REFUNDED; FAILED and REFUNDED are final.",
+            "description": "Where a payment stands: SUCCEEDED → REFUNDED is the only change.",
             "enum": [
-              "PAYMENT_STATUS_UNSPECIFIED",
-              "PAYMENT_STATUS_PENDING",
-              "PAYMENT_STATUS_SUCCEEDED",
-              "PAYMENT_STATUS_FAILED",
-              "PAYMENT_STATUS_REFUNDED"
+              "STATUS_UNSPECIFIED",
+              "SUCCEEDED",
+              "DECLINED",
+              "REFUNDED"
             ]
-          },
-          "souk.payments.v1.Refund": {
-            "type": "object",
-            "description": "A refund of a payment. Refunds are always of the full amount.",
-            "properties": {
-              "refundId": {
-                "type": "string",
-                "description": "The refund's id, assigned by the server: an opaque string of at most 64\nASCII characters."
-              },
-              "paymentId": {
-                "type": "string",
-                "description": "The id of the refunded payment."
-              },
-              "amount": {
-                "$ref": "#/components/schemas/souk.type.v1.Money"
-              },
-              "reason": {
-                "type": "string",
-                "description": "Why, as given in `RefundPaymentRequest.reason`; may be empty."
-              },
-              "createdAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the refund was made, Unix milliseconds (UTC)."
-              }
-            },
-            "additionalProperties": false
           },
           "souk.payments.v1.RefundPaymentRequest": {
             "type": "object",
@@ -1056,44 +910,6 @@ public enum SoukRoutes {
               "paymentId": {
                 "type": "string",
                 "description": "The id of the payment to refund; must not be empty."
-              },
-              "idempotencyKey": {
-                "type": "string",
-                "description": "The client's key for this refund: 1 to 128 printable ASCII characters\n(0x20 to 0x7E), as for `CreatePaymentRequest.idempotency_key`. Required."
-              },
-              "reason": {
-                "type": "string",
-                "description": "Why the payment is refunded, free text for people: 0 to 500 characters."
-              }
-            },
-            "additionalProperties": false
-          },
-          "souk.type.v1.FieldMask": {
-            "type": "object",
-            "description": "The set of fields an update applies to, in the spirit of\ngoogle.protobuf.FieldMask. In JSON it is an ordinary object,\n`{\"paths\": [\"full_name\"]}`, not google.protobuf.FieldMask's\ncomma-separated string.",
-            "properties": {
-              "paths": {
-                "type": "array",
-                "items": {
-                  "type": "string"
-                },
-                "description": "The fields, as proto field names (snake_case) of the message being\nupdated, nested fields joined by `.`, e.g. `full_name`. Each method\nlists the paths it accepts; any other path is `INVALID_ARGUMENT`. No\nduplicates; order does not matter."
-              }
-            },
-            "additionalProperties": false
-          },
-          "souk.type.v1.Money": {
-            "type": "object",
-            "description": "An amount of money in one currency, in the currency's minor unit (cents\nfor USD and EUR, yen for JPY, fils for KWD). Never a floating-point number.\nIn JSON `amount_minor` is a string, as for every int64 in the proto3 JSON\nmapping: `{\"amount_minor\": \"1999\", \"currency_code\": \"EUR\"}` is 19.99 EUR.",
-            "properties": {
-              "amountMinor": {
-                "type": "string",
-                "format": "int64",
-                "description": "The amount in minor units of `currency_code`: 1999 with `USD` is\n19.99 USD, 1999 with `JPY` is 1999 JPY. Each field using `Money` states\nits valid range; amounts in Souk requests are never negative."
-              },
-              "currencyCode": {
-                "type": "string",
-                "description": "The ISO 4217 alphabetic currency code: three upper-case ASCII letters,\ne.g. `USD`, `EUR`, `JPY`. The code fixes how many minor units make one\nmajor unit."
               }
             },
             "additionalProperties": false
@@ -1104,7 +920,7 @@ public enum SoukRoutes {
             "properties": {
               "email": {
                 "type": "string",
-                "description": "The account's email address; the case of its ASCII letters is ignored,\nnothing else is changed (not trimmed). An address sign-up would refuse\nis refused at once, as an unknown one."
+                "description": "The account's email address, surrounding spaces trimmed; the case of its\nASCII letters is ignored, nothing else is changed. An address sign-up\nwould refuse is refused at once, as an unknown one."
               },
               "password": {
                 "type": "string",
@@ -1119,20 +935,16 @@ public enum SoukRoutes {
             "properties": {
               "accessToken": {
                 "type": "string",
-                "description": "The signed access token: an opaque string for the client. Send it as\nmetadata `authorization: Bearer <access_token>` (HTTP header\n`Authorization`). Valid until `expires_at_unix_ms`; there is no refresh\ntoken, sign in again after expiry."
+                "description": "The signed access token: an opaque string for the client. Send it as\nmetadata `authorization: Bearer <access_token>` (HTTP header\n`Authorization`). There is no refresh token: sign in again after expiry."
               },
               "tokenType": {
                 "type": "string",
                 "description": "The token type; always `Bearer`."
               },
-              "expiresAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the token expires, Unix milliseconds (UTC)."
-              },
-              "userId": {
-                "type": "string",
-                "description": "The id of the account the token belongs to."
+              "expiresIn": {
+                "type": "integer",
+                "format": "int32",
+                "description": "How many seconds from now the token stays valid (a JSON number)."
               }
             },
             "additionalProperties": false
@@ -1143,7 +955,7 @@ public enum SoukRoutes {
             "properties": {
               "email": {
                 "type": "string",
-                "description": "The email address: at most 254 characters, `local@domain` with an ASCII\ndot-atom local part of 1 to 64 characters and a domain of at least two\nDNS labels (IDNs in their `xn--` form). Not trimmed: surrounding spaces\nmake it invalid. Stored as given; uniqueness ignores the case of its\nASCII letters (and of nothing else)."
+                "description": "The email address, surrounding spaces trimmed: at most 254 characters,\n`local@domain` with an ASCII dot-atom local part of 1 to 64 characters\nand a domain of at least two DNS labels (IDNs in their `xn--` form).\nStored as given; uniqueness ignores the case of its ASCII letters (and of\nnothing else)."
               },
               "password": {
                 "type": "string",
@@ -1181,7 +993,7 @@ public enum SoukRoutes {
                 "$ref": "#/components/schemas/souk.users.v1.ProfileUpdate"
               },
               "updateMask": {
-                "$ref": "#/components/schemas/souk.type.v1.FieldMask"
+                "$ref": "#/components/schemas/google.protobuf.FieldMask"
               }
             },
             "additionalProperties": false
@@ -1190,42 +1002,23 @@ public enum SoukRoutes {
             "type": "object",
             "description": "A user account as others see it. Never carries the password or its hash.",
             "properties": {
-              "userId": {
+              "id": {
                 "type": "string",
-                "description": "The account's id, assigned by the server: an opaque string of at most 64\nASCII characters. Never changes."
+                "description": "The account's id, assigned by the server: a UUID. Never changes."
               },
               "email": {
                 "type": "string",
-                "description": "The account's email address as given at sign-up, its case kept; unique\namong all accounts regardless of the case of its ASCII letters."
+                "description": "The account's email address as given at sign-up (surrounding spaces\ntrimmed), its case kept; unique among all accounts regardless of the case\nof its ASCII letters."
               },
               "fullName": {
                 "type": "string",
                 "description": "The user's full name, as given: 1 to 200 Unicode code points."
               },
-              "status": {
-                "$ref": "#/components/schemas/souk.users.v1.UserStatus"
-              },
-              "createdAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the account was created, Unix milliseconds (UTC)."
-              },
-              "updatedAtUnixMs": {
-                "type": "string",
-                "format": "int64",
-                "description": "When the account last changed, Unix milliseconds (UTC); equals\n`created_at_unix_ms` until the first change."
+              "createdAt": {
+                "$ref": "#/components/schemas/google.protobuf.Timestamp"
               }
             },
             "additionalProperties": false
-          },
-          "souk.users.v1.UserStatus": {
-            "type": "string",
-            "description": "Whether an account may be used.",
-            "enum": [
-              "USER_STATUS_UNSPECIFIED",
-              "USER_STATUS_ACTIVE",
-              "USER_STATUS_DISABLED"
-            ]
           },
           "Status": {
             "type": "object",

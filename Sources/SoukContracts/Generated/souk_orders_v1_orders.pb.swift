@@ -5,35 +5,182 @@ import CProtobufC
 import SoukProtobuf
 import SoukRPCCore
 import SoukContractsC
+import ProtobufWellKnownTypesC
 
 /// An order: what a user bought, for how much, and where it stands.
 public struct Order: ProtoMessage {
-    /// The order's id, assigned by the server: an opaque string of at most 64
-    /// ASCII characters. Never changes.
-    public var orderId: String = ""
+    /// The order's id, assigned by the server: a UUID. Never changes.
+    public var id: String = ""
     /// The id of the user who placed the order (a `souk.users.v1.User`).
     public var userId: String = ""
+    /// Where the order stands; never `STATUS_UNSPECIFIED`.
+    public var status: Order.Status = .init(rawValue: 0)
+    /// The order's currency, an ISO 4217 code: three upper-case letters.
+    public var currency: String = ""
     /// The ordered items, in the order given at creation; at least one.
-    public var items: [OrderItem] = []
-    /// The sum of the items' `line_total`s, in the order's currency.
-    public var total: Money? = nil
-    /// Where the order stands; never `ORDER_STATUS_UNSPECIFIED`.
-    public var status: OrderStatus = .init(rawValue: 0)
-    /// The id of the payment that paid the order (a
-    /// `souk.payments.v1.Payment`); empty until the order is paid.
-    public var paidByPaymentId: String = ""
-    /// The id of the refund that refunded the order (a
-    /// `souk.payments.v1.Refund`); empty unless the status is
-    /// `ORDER_STATUS_REFUNDED`.
-    public var refundedByRefundId: String = ""
-    /// Every status change, oldest first. The first entry is the creation
-    /// (`ORDER_STATUS_UNSPECIFIED` → `ORDER_STATUS_PENDING`); the last entry's
-    /// `to_status` equals `status`.
-    public var history: [OrderStatusChange] = []
-    /// When the order was created, Unix milliseconds (UTC).
-    public var createdAtUnixMs: Int64 = 0
-    /// When the order last changed, Unix milliseconds (UTC).
-    public var updatedAtUnixMs: Int64 = 0
+    public var items: [Order.Item] = []
+    /// The sum of `unit_price` times `quantity` over the items, in minor units
+    /// of `currency` (a JSON string, as every int64).
+    public var total: Int64 = 0
+    /// When the order was created.
+    public var createdAt: Google_Protobuf_Timestamp? = nil
+    /// When the order's status last changed; `created_at` until then.
+    public var updatedAt: Google_Protobuf_Timestamp? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// One line of an order.
+    public struct Item: ProtoMessage {
+        /// The product's stock-keeping unit: 1 to 64 characters.
+        public var sku: String = ""
+        /// How many units: 1 to 10,000.
+        public var quantity: Int32 = 0
+        /// The price of one unit in minor units of the order's currency: 0 to
+        /// 1,000,000,000 (a JSON string or number on input, a string on output).
+        public var unitPrice: Int64 = 0
+        /// Fields this build does not know, kept from the binary form and written back with it.
+        public var unknownFields = ProtoUnknownFields()
+
+        public init() {}
+
+        public static let protoMessageName = "souk.orders.v1.Order.Item"
+        nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+            var c = Souk__Orders__V1__Order__Item()
+            souk__orders__v1__order__item__init(&c)
+            return c.base.descriptor
+        }()
+
+        public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__Order__Item {
+            var c = Souk__Orders__V1__Order__Item()
+            souk__orders__v1__order__item__init(&c)
+            c.sku = try arena.string(self.sku, field: "souk.orders.v1.Order.Item.sku")
+            c.quantity = self.quantity
+            c.unit_price = self.unitPrice
+            arena.attach(self.unknownFields, to: &c.base)
+            return c
+        }
+
+        public init(cMessage: UnsafePointer<Souk__Orders__V1__Order__Item>, arena: borrowing ProtoArena) throws {
+            let c = cMessage.pointee
+            self.unknownFields = arena.unknownFields(c.base)
+            self.sku = try arena.string(c.sku, field: "souk.orders.v1.Order.Item.sku")
+            self.quantity = c.quantity
+            self.unitPrice = c.unit_price
+        }
+
+        public func encodeJSON(to writer: inout JSONWriter) {
+            writer.beginObject()
+            if writer.emitUnpopulated || !self.sku.isEmpty {
+                writer.fieldKey("sku")
+                writer.value(self.sku)
+            }
+            if writer.emitUnpopulated || self.quantity != 0 {
+                writer.fieldKey("quantity")
+                writer.value(self.quantity)
+            }
+            if writer.emitUnpopulated || self.unitPrice != 0 {
+                writer.fieldKey("unitPrice", proto: "unit_price")
+                writer.value(self.unitPrice)
+            }
+            writer.endObject()
+        }
+
+        public init(json: JSONValue, at path: JSONPath) throws {
+            self.init()
+            let object = try json.decodeObject(at: path)
+            for (key, value) in object.members {
+                switch key {
+                    case "sku":
+                        if value.isNull { continue }
+                        let fieldPath = path.appending(field: "sku")
+                        self.sku = try value.decodeString(at: fieldPath)
+                    case "quantity":
+                        if value.isNull { continue }
+                        let fieldPath = path.appending(field: "quantity")
+                        self.quantity = try value.decodeInt32(at: fieldPath)
+                    case "unitPrice", "unit_price":
+                        if value.isNull { continue }
+                        let fieldPath = path.appending(field: "unitPrice")
+                        self.unitPrice = try value.decodeInt64(at: fieldPath)
+                    default:
+                        throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.Order.Item", at: path)
+                }
+            }
+        }
+    }
+
+    /// Where an order stands. The legal changes are PENDING → PAID
+    /// (`MarkOrderPaid`), PAID → FULFILLED, PENDING → CANCELLED
+    /// (`CancelOrder`) and PAID → REFUNDED (`MarkOrderRefunded`); every other
+    /// move is `FAILED_PRECONDITION`. FULFILLED, CANCELLED and REFUNDED are
+    /// final.
+    public enum Status: ProtoEnum {
+        /// Not set; never the status of an order.
+        case unspecified
+        /// Created and awaiting payment: the only status in which an order can be
+        /// paid or cancelled.
+        case pending
+        /// Paid; awaiting fulfilment, or refundable.
+        case paid
+        /// Shipped or delivered. Final.
+        case fulfilled
+        /// Cancelled before payment. Final.
+        case cancelled
+        /// Paid, then refunded in full. Final.
+        case refunded
+        /// A number this version of the contract does not know; kept so that it survives a round trip.
+        case unrecognized(Int32)
+
+        public static let protoEnumName = "souk.orders.v1.Order.Status"
+
+        public init(rawValue: Int32) {
+            switch rawValue {
+                case 0: self = .unspecified
+                case 1: self = .pending
+                case 2: self = .paid
+                case 3: self = .fulfilled
+                case 4: self = .cancelled
+                case 5: self = .refunded
+                default: self = .unrecognized(rawValue)
+            }
+        }
+
+        public var rawValue: Int32 {
+            switch self {
+                case .unspecified: 0
+                case .pending: 1
+                case .paid: 2
+                case .fulfilled: 3
+                case .cancelled: 4
+                case .refunded: 5
+                case .unrecognized(let number): number
+            }
+        }
+
+        public var protoName: String? {
+            switch self {
+                case .unspecified: "STATUS_UNSPECIFIED"
+                case .pending: "PENDING"
+                case .paid: "PAID"
+                case .fulfilled: "FULFILLED"
+                case .cancelled: "CANCELLED"
+                case .refunded: "REFUNDED"
+                case .unrecognized: nil
+            }
+        }
+
+        public init?(protoName: String) {
+            switch protoName {
+                case "STATUS_UNSPECIFIED": self = .unspecified
+                case "PENDING": self = .pending
+                case "PAID": self = .paid
+                case "FULFILLED": self = .fulfilled
+                case "CANCELLED": self = .cancelled
+                case "REFUNDED": self = .refunded
+                default: return nil
+            }
+        }
+    }
 
     public init() {}
 
@@ -47,76 +194,71 @@ public struct Order: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__Order {
         var c = Souk__Orders__V1__Order()
         souk__orders__v1__order__init(&c)
-        c.order_id = try arena.string(self.orderId, field: "souk.orders.v1.Order.order_id")
+        c.id = try arena.string(self.id, field: "souk.orders.v1.Order.id")
         c.user_id = try arena.string(self.userId, field: "souk.orders.v1.Order.user_id")
+        c.status = cEnum(self.status)
+        c.currency = try arena.string(self.currency, field: "souk.orders.v1.Order.currency")
         c.n_items = self.items.count
         c.items = try arena.repeatedMessages(self.items)
-        c.total = try arena.message(ifPresent: self.total)
-        c.status = cEnum(self.status)
-        c.paid_by_payment_id = try arena.string(self.paidByPaymentId, field: "souk.orders.v1.Order.paid_by_payment_id")
-        c.refunded_by_refund_id = try arena.string(self.refundedByRefundId, field: "souk.orders.v1.Order.refunded_by_refund_id")
-        c.n_history = self.history.count
-        c.history = try arena.repeatedMessages(self.history)
-        c.created_at_unix_ms = self.createdAtUnixMs
-        c.updated_at_unix_ms = self.updatedAtUnixMs
+        c.total = self.total
+        c.created_at = try arena.message(ifPresent: self.createdAt)
+        c.updated_at = try arena.message(ifPresent: self.updatedAt)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__Order>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
-        self.orderId = try arena.string(c.order_id, field: "souk.orders.v1.Order.order_id")
+        self.unknownFields = arena.unknownFields(c.base)
+        self.id = try arena.string(c.id, field: "souk.orders.v1.Order.id")
         self.userId = try arena.string(c.user_id, field: "souk.orders.v1.Order.user_id")
-        self.items = try arena.repeatedMessages(c.items, count: c.n_items)
-        self.total = try arena.message(c.total)
         self.status = swiftEnum(c.status)
-        self.paidByPaymentId = try arena.string(c.paid_by_payment_id, field: "souk.orders.v1.Order.paid_by_payment_id")
-        self.refundedByRefundId = try arena.string(c.refunded_by_refund_id, field: "souk.orders.v1.Order.refunded_by_refund_id")
-        self.history = try arena.repeatedMessages(c.history, count: c.n_history)
-        self.createdAtUnixMs = c.created_at_unix_ms
-        self.updatedAtUnixMs = c.updated_at_unix_ms
+        self.currency = try arena.string(c.currency, field: "souk.orders.v1.Order.currency")
+        self.items = try arena.repeatedMessages(c.items, count: c.n_items)
+        self.total = c.total
+        self.createdAt = try arena.message(c.created_at)
+        self.updatedAt = try arena.message(c.updated_at)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
-            writer.value(self.orderId)
+        if writer.emitUnpopulated || !self.id.isEmpty {
+            writer.fieldKey("id")
+            writer.value(self.id)
         }
-        if !self.userId.isEmpty {
-            writer.fieldKey("userId")
+        if writer.emitUnpopulated || !self.userId.isEmpty {
+            writer.fieldKey("userId", proto: "user_id")
             writer.value(self.userId)
         }
-        if !self.items.isEmpty {
-            writer.fieldKey("items")
-            writer.array(self.items) { writer, value in writer.message(value) }
-        }
-        if let value = self.total {
-            writer.fieldKey("total")
-            writer.message(value)
-        }
-        if self.status.rawValue != 0 {
+        if writer.emitUnpopulated || self.status.rawValue != 0 {
             writer.fieldKey("status")
             writer.enumValue(self.status)
         }
-        if !self.paidByPaymentId.isEmpty {
-            writer.fieldKey("paidByPaymentId")
-            writer.value(self.paidByPaymentId)
+        if writer.emitUnpopulated || !self.currency.isEmpty {
+            writer.fieldKey("currency")
+            writer.value(self.currency)
         }
-        if !self.refundedByRefundId.isEmpty {
-            writer.fieldKey("refundedByRefundId")
-            writer.value(self.refundedByRefundId)
+        if writer.emitUnpopulated || !self.items.isEmpty {
+            writer.fieldKey("items")
+            writer.array(self.items) { writer, value in writer.message(value) }
         }
-        if !self.history.isEmpty {
-            writer.fieldKey("history")
-            writer.array(self.history) { writer, value in writer.message(value) }
+        if writer.emitUnpopulated || self.total != 0 {
+            writer.fieldKey("total")
+            writer.value(self.total)
         }
-        if self.createdAtUnixMs != 0 {
-            writer.fieldKey("createdAtUnixMs")
-            writer.value(self.createdAtUnixMs)
+        if let value = self.createdAt {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.valueNull()
         }
-        if self.updatedAtUnixMs != 0 {
-            writer.fieldKey("updatedAtUnixMs")
-            writer.value(self.updatedAtUnixMs)
+        if let value = self.updatedAt {
+            writer.fieldKey("updatedAt", proto: "updated_at")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("updatedAt", proto: "updated_at")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -126,46 +268,38 @@ public struct Order: ProtoMessage {
         let object = try json.decodeObject(at: path)
         for (key, value) in object.members {
             switch key {
-                case "orderId", "order_id":
+                case "id":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "orderId")
-                    self.orderId = try value.decodeString(at: fieldPath)
+                    let fieldPath = path.appending(field: "id")
+                    self.id = try value.decodeString(at: fieldPath)
                 case "userId", "user_id":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "userId")
                     self.userId = try value.decodeString(at: fieldPath)
-                case "items":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "items")
-                    self.items = try JSONRead.array(value, at: fieldPath) { value, path in try OrderItem(json: value, at: path) }
-                case "total":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "total")
-                    self.total = try Money(json: value, at: fieldPath)
                 case "status":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "status")
-                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: OrderStatus.self)
-                case "paidByPaymentId", "paid_by_payment_id":
+                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: Order.Status.self)
+                case "currency":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "paidByPaymentId")
-                    self.paidByPaymentId = try value.decodeString(at: fieldPath)
-                case "refundedByRefundId", "refunded_by_refund_id":
+                    let fieldPath = path.appending(field: "currency")
+                    self.currency = try value.decodeString(at: fieldPath)
+                case "items":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "refundedByRefundId")
-                    self.refundedByRefundId = try value.decodeString(at: fieldPath)
-                case "history":
+                    let fieldPath = path.appending(field: "items")
+                    self.items = try JSONRead.array(value, at: fieldPath) { value, path in try Order.Item(json: value, at: path) }
+                case "total":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "history")
-                    self.history = try JSONRead.array(value, at: fieldPath) { value, path in try OrderStatusChange(json: value, at: path) }
-                case "createdAtUnixMs", "created_at_unix_ms":
+                    let fieldPath = path.appending(field: "total")
+                    self.total = try value.decodeInt64(at: fieldPath)
+                case "createdAt", "created_at":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "createdAtUnixMs")
-                    self.createdAtUnixMs = try value.decodeInt64(at: fieldPath)
-                case "updatedAtUnixMs", "updated_at_unix_ms":
+                    let fieldPath = path.appending(field: "createdAt")
+                    self.createdAt = try Google_Protobuf_Timestamp(json: value, at: fieldPath)
+                case "updatedAt", "updated_at":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "updatedAtUnixMs")
-                    self.updatedAtUnixMs = try value.decodeInt64(at: fieldPath)
+                    let fieldPath = path.appending(field: "updatedAt")
+                    self.updatedAt = try Google_Protobuf_Timestamp(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.Order", at: path)
             }
@@ -173,267 +307,15 @@ public struct Order: ProtoMessage {
     }
 }
 
-/// One line of an order, as stored.
-public struct OrderItem: ProtoMessage {
-    /// The product's stock-keeping unit, as given at creation.
-    public var sku: String = ""
-    /// How many units: 1 to 1000.
-    public var quantity: Int32 = 0
-    /// The price of one unit, in the order's currency.
-    public var unitPrice: Money? = nil
-    /// `unit_price` times `quantity`, in the order's currency.
-    public var lineTotal: Money? = nil
-
-    public init() {}
-
-    public static let protoMessageName = "souk.orders.v1.OrderItem"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Orders__V1__OrderItem()
-        souk__orders__v1__order_item__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__OrderItem {
-        var c = Souk__Orders__V1__OrderItem()
-        souk__orders__v1__order_item__init(&c)
-        c.sku = try arena.string(self.sku, field: "souk.orders.v1.OrderItem.sku")
-        c.quantity = self.quantity
-        c.unit_price = try arena.message(ifPresent: self.unitPrice)
-        c.line_total = try arena.message(ifPresent: self.lineTotal)
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Orders__V1__OrderItem>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.sku = try arena.string(c.sku, field: "souk.orders.v1.OrderItem.sku")
-        self.quantity = c.quantity
-        self.unitPrice = try arena.message(c.unit_price)
-        self.lineTotal = try arena.message(c.line_total)
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if !self.sku.isEmpty {
-            writer.fieldKey("sku")
-            writer.value(self.sku)
-        }
-        if self.quantity != 0 {
-            writer.fieldKey("quantity")
-            writer.value(self.quantity)
-        }
-        if let value = self.unitPrice {
-            writer.fieldKey("unitPrice")
-            writer.message(value)
-        }
-        if let value = self.lineTotal {
-            writer.fieldKey("lineTotal")
-            writer.message(value)
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "sku":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "sku")
-                    self.sku = try value.decodeString(at: fieldPath)
-                case "quantity":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "quantity")
-                    self.quantity = try value.decodeInt32(at: fieldPath)
-                case "unitPrice", "unit_price":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "unitPrice")
-                    self.unitPrice = try Money(json: value, at: fieldPath)
-                case "lineTotal", "line_total":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "lineTotal")
-                    self.lineTotal = try Money(json: value, at: fieldPath)
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.OrderItem", at: path)
-            }
-        }
-    }
-}
-
-/// One entry of an order's status history.
-public struct OrderStatusChange: ProtoMessage {
-    /// The status before the change; `ORDER_STATUS_UNSPECIFIED` for the
-    /// creation entry.
-    public var fromStatus: OrderStatus = .init(rawValue: 0)
-    /// The status after the change; never `ORDER_STATUS_UNSPECIFIED`.
-    public var toStatus: OrderStatus = .init(rawValue: 0)
-    /// When the change happened, Unix milliseconds (UTC).
-    public var changedAtUnixMs: Int64 = 0
-    /// Why, human-readable, set by the server (e.g. `created`,
-    /// `cancelled by owner`, `paid by payment <id>`); may be empty.
-    public var reason: String = ""
-
-    public init() {}
-
-    public static let protoMessageName = "souk.orders.v1.OrderStatusChange"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Orders__V1__OrderStatusChange()
-        souk__orders__v1__order_status_change__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__OrderStatusChange {
-        var c = Souk__Orders__V1__OrderStatusChange()
-        souk__orders__v1__order_status_change__init(&c)
-        c.from_status = cEnum(self.fromStatus)
-        c.to_status = cEnum(self.toStatus)
-        c.changed_at_unix_ms = self.changedAtUnixMs
-        c.reason = try arena.string(self.reason, field: "souk.orders.v1.OrderStatusChange.reason")
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Orders__V1__OrderStatusChange>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.fromStatus = swiftEnum(c.from_status)
-        self.toStatus = swiftEnum(c.to_status)
-        self.changedAtUnixMs = c.changed_at_unix_ms
-        self.reason = try arena.string(c.reason, field: "souk.orders.v1.OrderStatusChange.reason")
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if self.fromStatus.rawValue != 0 {
-            writer.fieldKey("fromStatus")
-            writer.enumValue(self.fromStatus)
-        }
-        if self.toStatus.rawValue != 0 {
-            writer.fieldKey("toStatus")
-            writer.enumValue(self.toStatus)
-        }
-        if self.changedAtUnixMs != 0 {
-            writer.fieldKey("changedAtUnixMs")
-            writer.value(self.changedAtUnixMs)
-        }
-        if !self.reason.isEmpty {
-            writer.fieldKey("reason")
-            writer.value(self.reason)
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "fromStatus", "from_status":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "fromStatus")
-                    self.fromStatus = try JSONRead.enumValue(value, at: fieldPath, as: OrderStatus.self)
-                case "toStatus", "to_status":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "toStatus")
-                    self.toStatus = try JSONRead.enumValue(value, at: fieldPath, as: OrderStatus.self)
-                case "changedAtUnixMs", "changed_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "changedAtUnixMs")
-                    self.changedAtUnixMs = try value.decodeInt64(at: fieldPath)
-                case "reason":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "reason")
-                    self.reason = try value.decodeString(at: fieldPath)
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.OrderStatusChange", at: path)
-            }
-        }
-    }
-}
-
-/// One line of a new order.
-public struct OrderItemInput: ProtoMessage {
-    /// The product's stock-keeping unit: 1 to 64 characters from ASCII letters,
-    /// digits, `-`, `_` and `.`. Each SKU at most once per order.
-    public var sku: String = ""
-    /// How many units: 1 to 1000.
-    public var quantity: Int32 = 0
-    /// The price of one unit, taken as given (Souk has no catalogue):
-    /// `amount_minor` 0 to 100000000000, `currency_code` equal to the
-    /// request's `currency_code`.
-    public var unitPrice: Money? = nil
-
-    public init() {}
-
-    public static let protoMessageName = "souk.orders.v1.OrderItemInput"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Orders__V1__OrderItemInput()
-        souk__orders__v1__order_item_input__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__OrderItemInput {
-        var c = Souk__Orders__V1__OrderItemInput()
-        souk__orders__v1__order_item_input__init(&c)
-        c.sku = try arena.string(self.sku, field: "souk.orders.v1.OrderItemInput.sku")
-        c.quantity = self.quantity
-        c.unit_price = try arena.message(ifPresent: self.unitPrice)
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Orders__V1__OrderItemInput>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.sku = try arena.string(c.sku, field: "souk.orders.v1.OrderItemInput.sku")
-        self.quantity = c.quantity
-        self.unitPrice = try arena.message(c.unit_price)
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if !self.sku.isEmpty {
-            writer.fieldKey("sku")
-            writer.value(self.sku)
-        }
-        if self.quantity != 0 {
-            writer.fieldKey("quantity")
-            writer.value(self.quantity)
-        }
-        if let value = self.unitPrice {
-            writer.fieldKey("unitPrice")
-            writer.message(value)
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "sku":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "sku")
-                    self.sku = try value.decodeString(at: fieldPath)
-                case "quantity":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "quantity")
-                    self.quantity = try value.decodeInt32(at: fieldPath)
-                case "unitPrice", "unit_price":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "unitPrice")
-                    self.unitPrice = try Money(json: value, at: fieldPath)
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.OrderItemInput", at: path)
-            }
-        }
-    }
-}
-
 /// The request of `CreateOrder`.
 public struct CreateOrderRequest: ProtoMessage {
-    /// The items: 1 to 100, each SKU at most once.
-    public var items: [OrderItemInput] = []
-    /// The order's currency, an ISO 4217 code (e.g. `EUR`); every item's
-    /// `unit_price` must be in it.
-    public var currencyCode: String = ""
+    /// The order's currency, an ISO 4217 code: three upper-case letters (e.g.
+    /// `EUR`); every unit price is in it.
+    public var currency: String = ""
+    /// The items: 1 to 100.
+    public var items: [Order.Item] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -447,27 +329,29 @@ public struct CreateOrderRequest: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Orders__V1__CreateOrderRequest {
         var c = Souk__Orders__V1__CreateOrderRequest()
         souk__orders__v1__create_order_request__init(&c)
+        c.currency = try arena.string(self.currency, field: "souk.orders.v1.CreateOrderRequest.currency")
         c.n_items = self.items.count
         c.items = try arena.repeatedMessages(self.items)
-        c.currency_code = try arena.string(self.currencyCode, field: "souk.orders.v1.CreateOrderRequest.currency_code")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__CreateOrderRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
+        self.currency = try arena.string(c.currency, field: "souk.orders.v1.CreateOrderRequest.currency")
         self.items = try arena.repeatedMessages(c.items, count: c.n_items)
-        self.currencyCode = try arena.string(c.currency_code, field: "souk.orders.v1.CreateOrderRequest.currency_code")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.items.isEmpty {
+        if writer.emitUnpopulated || !self.currency.isEmpty {
+            writer.fieldKey("currency")
+            writer.value(self.currency)
+        }
+        if writer.emitUnpopulated || !self.items.isEmpty {
             writer.fieldKey("items")
             writer.array(self.items) { writer, value in writer.message(value) }
-        }
-        if !self.currencyCode.isEmpty {
-            writer.fieldKey("currencyCode")
-            writer.value(self.currencyCode)
         }
         writer.endObject()
     }
@@ -477,14 +361,14 @@ public struct CreateOrderRequest: ProtoMessage {
         let object = try json.decodeObject(at: path)
         for (key, value) in object.members {
             switch key {
+                case "currency":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "currency")
+                    self.currency = try value.decodeString(at: fieldPath)
                 case "items":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "items")
-                    self.items = try JSONRead.array(value, at: fieldPath) { value, path in try OrderItemInput(json: value, at: path) }
-                case "currencyCode", "currency_code":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "currencyCode")
-                    self.currencyCode = try value.decodeString(at: fieldPath)
+                    self.items = try JSONRead.array(value, at: fieldPath) { value, path in try Order.Item(json: value, at: path) }
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.CreateOrderRequest", at: path)
             }
@@ -496,6 +380,8 @@ public struct CreateOrderRequest: ProtoMessage {
 public struct GetOrderRequest: ProtoMessage {
     /// The id of the order; must not be empty.
     public var orderId: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -510,18 +396,20 @@ public struct GetOrderRequest: ProtoMessage {
         var c = Souk__Orders__V1__GetOrderRequest()
         souk__orders__v1__get_order_request__init(&c)
         c.order_id = try arena.string(self.orderId, field: "souk.orders.v1.GetOrderRequest.order_id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__GetOrderRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.orderId = try arena.string(c.order_id, field: "souk.orders.v1.GetOrderRequest.order_id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
         writer.endObject()
@@ -545,12 +433,15 @@ public struct GetOrderRequest: ProtoMessage {
 
 /// The request of `ListOrders`.
 public struct ListOrdersRequest: ProtoMessage {
-    /// The maximum number of orders to return: 0 means the default, 20; values
-    /// above 100 are treated as 100; negative values are `INVALID_ARGUMENT`.
+    /// The maximum number of orders to return: 1 to 100; 0 means the default,
+    /// 20. Anything else is `INVALID_ARGUMENT`.
     public var pageSize: Int32 = 0
     /// Empty for the first page; otherwise the `next_page_token` of the
-    /// previous response, unchanged. An invalid token is `INVALID_ARGUMENT`.
+    /// previous response, unchanged. A token that was altered, or made for
+    /// another user, is `INVALID_ARGUMENT`.
     public var pageToken: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -566,23 +457,25 @@ public struct ListOrdersRequest: ProtoMessage {
         souk__orders__v1__list_orders_request__init(&c)
         c.page_size = self.pageSize
         c.page_token = try arena.string(self.pageToken, field: "souk.orders.v1.ListOrdersRequest.page_token")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__ListOrdersRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.pageSize = c.page_size
         self.pageToken = try arena.string(c.page_token, field: "souk.orders.v1.ListOrdersRequest.page_token")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.pageSize != 0 {
-            writer.fieldKey("pageSize")
+        if writer.emitUnpopulated || self.pageSize != 0 {
+            writer.fieldKey("pageSize", proto: "page_size")
             writer.value(self.pageSize)
         }
-        if !self.pageToken.isEmpty {
-            writer.fieldKey("pageToken")
+        if writer.emitUnpopulated || !self.pageToken.isEmpty {
+            writer.fieldKey("pageToken", proto: "page_token")
             writer.value(self.pageToken)
         }
         writer.endObject()
@@ -614,6 +507,8 @@ public struct ListOrdersResponse: ProtoMessage {
     public var orders: [Order] = []
     /// An opaque token for the next page; empty when this is the last page.
     public var nextPageToken: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -630,23 +525,25 @@ public struct ListOrdersResponse: ProtoMessage {
         c.n_orders = self.orders.count
         c.orders = try arena.repeatedMessages(self.orders)
         c.next_page_token = try arena.string(self.nextPageToken, field: "souk.orders.v1.ListOrdersResponse.next_page_token")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__ListOrdersResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.orders = try arena.repeatedMessages(c.orders, count: c.n_orders)
         self.nextPageToken = try arena.string(c.next_page_token, field: "souk.orders.v1.ListOrdersResponse.next_page_token")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orders.isEmpty {
+        if writer.emitUnpopulated || !self.orders.isEmpty {
             writer.fieldKey("orders")
             writer.array(self.orders) { writer, value in writer.message(value) }
         }
-        if !self.nextPageToken.isEmpty {
-            writer.fieldKey("nextPageToken")
+        if writer.emitUnpopulated || !self.nextPageToken.isEmpty {
+            writer.fieldKey("nextPageToken", proto: "next_page_token")
             writer.value(self.nextPageToken)
         }
         writer.endObject()
@@ -676,6 +573,8 @@ public struct ListOrdersResponse: ProtoMessage {
 public struct CancelOrderRequest: ProtoMessage {
     /// The id of the order to cancel; must not be empty.
     public var orderId: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -690,18 +589,20 @@ public struct CancelOrderRequest: ProtoMessage {
         var c = Souk__Orders__V1__CancelOrderRequest()
         souk__orders__v1__cancel_order_request__init(&c)
         c.order_id = try arena.string(self.orderId, field: "souk.orders.v1.CancelOrderRequest.order_id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__CancelOrderRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.orderId = try arena.string(c.order_id, field: "souk.orders.v1.CancelOrderRequest.order_id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
         writer.endObject()
@@ -730,8 +631,12 @@ public struct MarkOrderPaidRequest: ProtoMessage {
     /// The id of the successful payment (a `souk.payments.v1.Payment`); must
     /// not be empty. The idempotency key of this call.
     public var paymentId: String = ""
-    /// The amount paid; must equal the order's `total` (amount and currency).
-    public var amount: Money? = nil
+    /// The amount paid in minor units; must equal the order's `total`.
+    public var amount: Int64 = 0
+    /// The currency paid in; must equal the order's `currency`.
+    public var currency: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -747,30 +652,38 @@ public struct MarkOrderPaidRequest: ProtoMessage {
         souk__orders__v1__mark_order_paid_request__init(&c)
         c.order_id = try arena.string(self.orderId, field: "souk.orders.v1.MarkOrderPaidRequest.order_id")
         c.payment_id = try arena.string(self.paymentId, field: "souk.orders.v1.MarkOrderPaidRequest.payment_id")
-        c.amount = try arena.message(ifPresent: self.amount)
+        c.amount = self.amount
+        c.currency = try arena.string(self.currency, field: "souk.orders.v1.MarkOrderPaidRequest.currency")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__MarkOrderPaidRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.orderId = try arena.string(c.order_id, field: "souk.orders.v1.MarkOrderPaidRequest.order_id")
         self.paymentId = try arena.string(c.payment_id, field: "souk.orders.v1.MarkOrderPaidRequest.payment_id")
-        self.amount = try arena.message(c.amount)
+        self.amount = c.amount
+        self.currency = try arena.string(c.currency, field: "souk.orders.v1.MarkOrderPaidRequest.currency")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
+        if writer.emitUnpopulated || !self.paymentId.isEmpty {
+            writer.fieldKey("paymentId", proto: "payment_id")
             writer.value(self.paymentId)
         }
-        if let value = self.amount {
+        if writer.emitUnpopulated || self.amount != 0 {
             writer.fieldKey("amount")
-            writer.message(value)
+            writer.value(self.amount)
+        }
+        if writer.emitUnpopulated || !self.currency.isEmpty {
+            writer.fieldKey("currency")
+            writer.value(self.currency)
         }
         writer.endObject()
     }
@@ -791,7 +704,11 @@ public struct MarkOrderPaidRequest: ProtoMessage {
                 case "amount":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "amount")
-                    self.amount = try Money(json: value, at: fieldPath)
+                    self.amount = try value.decodeInt64(at: fieldPath)
+                case "currency":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "currency")
+                    self.currency = try value.decodeString(at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.MarkOrderPaidRequest", at: path)
             }
@@ -803,12 +720,11 @@ public struct MarkOrderPaidRequest: ProtoMessage {
 public struct MarkOrderRefundedRequest: ProtoMessage {
     /// The id of the order that was refunded; must not be empty.
     public var orderId: String = ""
-    /// The id of the refunded payment; must equal the order's
-    /// `paid_by_payment_id`. The idempotency key of this call.
+    /// The id of the refunded payment; must be the payment that paid the
+    /// order. The idempotency key of this call.
     public var paymentId: String = ""
-    /// The id of the refund (a `souk.payments.v1.Refund`); must not be empty.
-    /// Recorded as the order's `refunded_by_refund_id`.
-    public var refundId: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -824,30 +740,26 @@ public struct MarkOrderRefundedRequest: ProtoMessage {
         souk__orders__v1__mark_order_refunded_request__init(&c)
         c.order_id = try arena.string(self.orderId, field: "souk.orders.v1.MarkOrderRefundedRequest.order_id")
         c.payment_id = try arena.string(self.paymentId, field: "souk.orders.v1.MarkOrderRefundedRequest.payment_id")
-        c.refund_id = try arena.string(self.refundId, field: "souk.orders.v1.MarkOrderRefundedRequest.refund_id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Orders__V1__MarkOrderRefundedRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.orderId = try arena.string(c.order_id, field: "souk.orders.v1.MarkOrderRefundedRequest.order_id")
         self.paymentId = try arena.string(c.payment_id, field: "souk.orders.v1.MarkOrderRefundedRequest.payment_id")
-        self.refundId = try arena.string(c.refund_id, field: "souk.orders.v1.MarkOrderRefundedRequest.refund_id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
+        if writer.emitUnpopulated || !self.paymentId.isEmpty {
+            writer.fieldKey("paymentId", proto: "payment_id")
             writer.value(self.paymentId)
-        }
-        if !self.refundId.isEmpty {
-            writer.fieldKey("refundId")
-            writer.value(self.refundId)
         }
         writer.endObject()
     }
@@ -865,87 +777,9 @@ public struct MarkOrderRefundedRequest: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "paymentId")
                     self.paymentId = try value.decodeString(at: fieldPath)
-                case "refundId", "refund_id":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "refundId")
-                    self.refundId = try value.decodeString(at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.orders.v1.MarkOrderRefundedRequest", at: path)
             }
-        }
-    }
-}
-
-/// Where an order stands. The legal transitions are:
-/// PENDING → PAID (`MarkOrderPaid`), PAID → FULFILLED,
-/// PENDING → CANCELLED (`CancelOrder`), PAID → REFUNDED
-/// (`MarkOrderRefunded`). Every other move is `FAILED_PRECONDITION`;
-/// FULFILLED, CANCELLED and REFUNDED are final.
-public enum OrderStatus: ProtoEnum {
-    /// Not set; never the status of an order. Appears only as the `from_status`
-    /// of an order's first history entry.
-    case unspecified
-    /// Created and awaiting payment. The only status in which an order can be
-    /// paid or cancelled.
-    case pending
-    /// Paid by `paid_by_payment_id`; awaiting fulfilment, or refundable.
-    case paid
-    /// Shipped or delivered. Final.
-    case fulfilled
-    /// Cancelled before payment. Final.
-    case cancelled
-    /// Paid, then refunded in full. Final.
-    case refunded
-    /// A number this version of the contract does not know; kept so that it survives a round trip.
-    case unrecognized(Int32)
-
-    public static let protoEnumName = "souk.orders.v1.OrderStatus"
-
-    public init(rawValue: Int32) {
-        switch rawValue {
-            case 0: self = .unspecified
-            case 1: self = .pending
-            case 2: self = .paid
-            case 3: self = .fulfilled
-            case 4: self = .cancelled
-            case 5: self = .refunded
-            default: self = .unrecognized(rawValue)
-        }
-    }
-
-    public var rawValue: Int32 {
-        switch self {
-            case .unspecified: 0
-            case .pending: 1
-            case .paid: 2
-            case .fulfilled: 3
-            case .cancelled: 4
-            case .refunded: 5
-            case .unrecognized(let number): number
-        }
-    }
-
-    public var protoName: String? {
-        switch self {
-            case .unspecified: "ORDER_STATUS_UNSPECIFIED"
-            case .pending: "ORDER_STATUS_PENDING"
-            case .paid: "ORDER_STATUS_PAID"
-            case .fulfilled: "ORDER_STATUS_FULFILLED"
-            case .cancelled: "ORDER_STATUS_CANCELLED"
-            case .refunded: "ORDER_STATUS_REFUNDED"
-            case .unrecognized: nil
-        }
-    }
-
-    public init?(protoName: String) {
-        switch protoName {
-            case "ORDER_STATUS_UNSPECIFIED": self = .unspecified
-            case "ORDER_STATUS_PENDING": self = .pending
-            case "ORDER_STATUS_PAID": self = .paid
-            case "ORDER_STATUS_FULFILLED": self = .fulfilled
-            case "ORDER_STATUS_CANCELLED": self = .cancelled
-            case "ORDER_STATUS_REFUNDED": self = .refunded
-            default: return nil
         }
     }
 }
@@ -957,16 +791,20 @@ public enum OrderStatus: ProtoEnum {
 /// `authorization: Bearer <token>` (`UNAUTHENTICATED` without a valid one). An
 /// order that does not exist and an order of another user are both
 /// `NOT_FOUND`, so as not to reveal other users' orders. An illegal status
-/// transition (see `OrderStatus`) is `FAILED_PRECONDITION`.
+/// change (see `Order.Status`) is `FAILED_PRECONDITION` naming the current
+/// status.
 public enum OrdersService {
     /// The fully qualified service name.
     public static let serviceName = "souk.orders.v1.OrdersService"
 
     /// The descriptor of each rpc.
     public enum Methods {
-        /// Creates an `ORDER_STATUS_PENDING` order for the caller and returns it.
-        /// Fails with `INVALID_ARGUMENT` for an invalid item or a currency mismatch,
-        /// and with `PERMISSION_DENIED` when the caller's account is disabled.
+        /// Creates a `PENDING` order for the caller and returns it, its total
+        /// computed by the server. Fails with `INVALID_ARGUMENT` for invalid items
+        /// (every violation at once, with its field path such as
+        /// `items[3].quantity`), `FAILED_PRECONDITION` when the caller's account is
+        /// missing or disabled, and `UNAVAILABLE` or `DEADLINE_EXCEEDED` when the
+        /// users service cannot say; nothing is written then.
         public static let createOrder = MethodDescriptor(
             service: "souk.orders.v1.OrdersService", method: "CreateOrder",
             inputType: "souk.orders.v1.CreateOrderRequest", outputType: "souk.orders.v1.Order",
@@ -982,28 +820,27 @@ public enum OrdersService {
             service: "souk.orders.v1.OrdersService", method: "ListOrders",
             inputType: "souk.orders.v1.ListOrdersRequest", outputType: "souk.orders.v1.ListOrdersResponse",
             isInternal: false, isIdempotent: true)
-        /// Cancels one of the caller's orders (`ORDER_STATUS_PENDING` →
-        /// `ORDER_STATUS_CANCELLED`) and returns it. Cancelling an order that is
-        /// already cancelled returns it unchanged; any other status is
-        /// `FAILED_PRECONDITION`.
+        /// Cancels one of the caller's orders (`PENDING` → `CANCELLED`) and returns
+        /// it. Cancelling an order that is already cancelled returns it unchanged;
+        /// any other status is `FAILED_PRECONDITION`.
         public static let cancelOrder = MethodDescriptor(
             service: "souk.orders.v1.OrdersService", method: "CancelOrder",
             inputType: "souk.orders.v1.CancelOrderRequest", outputType: "souk.orders.v1.Order",
             isInternal: false, isIdempotent: true)
-        /// Internal, called by the payments service when a payment succeeded:
-        /// `ORDER_STATUS_PENDING` → `ORDER_STATUS_PAID`, recording the payment.
+        /// Internal, called by the payments service with its service credential
+        /// when a payment succeeded: `PENDING` → `PAID`, recording the payment.
         /// Idempotent by payment id: an order already paid by the same payment is
-        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and
-        /// with `FAILED_PRECONDITION` when the order is not pending (or was paid by
-        /// another payment) or `amount` differs from the order's total.
+        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and with
+        /// `FAILED_PRECONDITION` when the order is not pending (or was paid by
+        /// another payment) or `amount` and `currency` differ from its total.
         public static let markOrderPaid = MethodDescriptor(
             service: "souk.orders.v1.OrdersService", method: "MarkOrderPaid",
             inputType: "souk.orders.v1.MarkOrderPaidRequest", outputType: "souk.orders.v1.Order",
             isInternal: true, isIdempotent: true)
-        /// Internal, called by the payments service when a payment was refunded:
-        /// `ORDER_STATUS_PAID` → `ORDER_STATUS_REFUNDED`. Idempotent by payment id:
-        /// an order already refunded for the same payment is returned unchanged.
-        /// Fails with `NOT_FOUND` for an unknown order, and with
+        /// Internal, called by the payments service with its service credential
+        /// when a payment was refunded: `PAID` → `REFUNDED`. Idempotent by payment
+        /// id: an order already refunded for the same payment is returned
+        /// unchanged. Fails with `NOT_FOUND` for an unknown order, and with
         /// `FAILED_PRECONDITION` when the order is not paid or was paid by another
         /// payment.
         public static let markOrderRefunded = MethodDescriptor(
@@ -1017,31 +854,33 @@ public enum OrdersService {
 
     /// What a server implements to serve OrdersService.
     public protocol Handler: RPCService {
-        /// Creates an `ORDER_STATUS_PENDING` order for the caller and returns it.
-        /// Fails with `INVALID_ARGUMENT` for an invalid item or a currency mismatch,
-        /// and with `PERMISSION_DENIED` when the caller's account is disabled.
+        /// Creates a `PENDING` order for the caller and returns it, its total
+        /// computed by the server. Fails with `INVALID_ARGUMENT` for invalid items
+        /// (every violation at once, with its field path such as
+        /// `items[3].quantity`), `FAILED_PRECONDITION` when the caller's account is
+        /// missing or disabled, and `UNAVAILABLE` or `DEADLINE_EXCEEDED` when the
+        /// users service cannot say; nothing is written then.
         func createOrder(_ request: CreateOrderRequest, context: ServerContext) async throws -> Order
         /// Returns one of the caller's orders.
         func getOrder(_ request: GetOrderRequest, context: ServerContext) async throws -> Order
         /// Lists the caller's orders, newest first (by creation time, then by id),
         /// one page at a time.
         func listOrders(_ request: ListOrdersRequest, context: ServerContext) async throws -> ListOrdersResponse
-        /// Cancels one of the caller's orders (`ORDER_STATUS_PENDING` →
-        /// `ORDER_STATUS_CANCELLED`) and returns it. Cancelling an order that is
-        /// already cancelled returns it unchanged; any other status is
-        /// `FAILED_PRECONDITION`.
+        /// Cancels one of the caller's orders (`PENDING` → `CANCELLED`) and returns
+        /// it. Cancelling an order that is already cancelled returns it unchanged;
+        /// any other status is `FAILED_PRECONDITION`.
         func cancelOrder(_ request: CancelOrderRequest, context: ServerContext) async throws -> Order
-        /// Internal, called by the payments service when a payment succeeded:
-        /// `ORDER_STATUS_PENDING` → `ORDER_STATUS_PAID`, recording the payment.
+        /// Internal, called by the payments service with its service credential
+        /// when a payment succeeded: `PENDING` → `PAID`, recording the payment.
         /// Idempotent by payment id: an order already paid by the same payment is
-        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and
-        /// with `FAILED_PRECONDITION` when the order is not pending (or was paid by
-        /// another payment) or `amount` differs from the order's total.
+        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and with
+        /// `FAILED_PRECONDITION` when the order is not pending (or was paid by
+        /// another payment) or `amount` and `currency` differ from its total.
         func markOrderPaid(_ request: MarkOrderPaidRequest, context: ServerContext) async throws -> Order
-        /// Internal, called by the payments service when a payment was refunded:
-        /// `ORDER_STATUS_PAID` → `ORDER_STATUS_REFUNDED`. Idempotent by payment id:
-        /// an order already refunded for the same payment is returned unchanged.
-        /// Fails with `NOT_FOUND` for an unknown order, and with
+        /// Internal, called by the payments service with its service credential
+        /// when a payment was refunded: `PAID` → `REFUNDED`. Idempotent by payment
+        /// id: an order already refunded for the same payment is returned
+        /// unchanged. Fails with `NOT_FOUND` for an unknown order, and with
         /// `FAILED_PRECONDITION` when the order is not paid or was paid by another
         /// payment.
         func markOrderRefunded(_ request: MarkOrderRefundedRequest, context: ServerContext) async throws -> Order
@@ -1055,9 +894,12 @@ public enum OrdersService {
             self.transport = transport
         }
 
-        /// Creates an `ORDER_STATUS_PENDING` order for the caller and returns it.
-        /// Fails with `INVALID_ARGUMENT` for an invalid item or a currency mismatch,
-        /// and with `PERMISSION_DENIED` when the caller's account is disabled.
+        /// Creates a `PENDING` order for the caller and returns it, its total
+        /// computed by the server. Fails with `INVALID_ARGUMENT` for invalid items
+        /// (every violation at once, with its field path such as
+        /// `items[3].quantity`), `FAILED_PRECONDITION` when the caller's account is
+        /// missing or disabled, and `UNAVAILABLE` or `DEADLINE_EXCEEDED` when the
+        /// users service cannot say; nothing is written then.
         public func createOrder(_ request: CreateOrderRequest, options: CallOptions = .defaults) async throws -> Order {
             try await transport.unary(request, method: Methods.createOrder, options: options, responseType: Order.self)
         }
@@ -1073,28 +915,27 @@ public enum OrdersService {
             try await transport.unary(request, method: Methods.listOrders, options: options, responseType: ListOrdersResponse.self)
         }
 
-        /// Cancels one of the caller's orders (`ORDER_STATUS_PENDING` →
-        /// `ORDER_STATUS_CANCELLED`) and returns it. Cancelling an order that is
-        /// already cancelled returns it unchanged; any other status is
-        /// `FAILED_PRECONDITION`.
+        /// Cancels one of the caller's orders (`PENDING` → `CANCELLED`) and returns
+        /// it. Cancelling an order that is already cancelled returns it unchanged;
+        /// any other status is `FAILED_PRECONDITION`.
         public func cancelOrder(_ request: CancelOrderRequest, options: CallOptions = .defaults) async throws -> Order {
             try await transport.unary(request, method: Methods.cancelOrder, options: options, responseType: Order.self)
         }
 
-        /// Internal, called by the payments service when a payment succeeded:
-        /// `ORDER_STATUS_PENDING` → `ORDER_STATUS_PAID`, recording the payment.
+        /// Internal, called by the payments service with its service credential
+        /// when a payment succeeded: `PENDING` → `PAID`, recording the payment.
         /// Idempotent by payment id: an order already paid by the same payment is
-        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and
-        /// with `FAILED_PRECONDITION` when the order is not pending (or was paid by
-        /// another payment) or `amount` differs from the order's total.
+        /// returned unchanged. Fails with `NOT_FOUND` for an unknown order, and with
+        /// `FAILED_PRECONDITION` when the order is not pending (or was paid by
+        /// another payment) or `amount` and `currency` differ from its total.
         public func markOrderPaid(_ request: MarkOrderPaidRequest, options: CallOptions = .defaults) async throws -> Order {
             try await transport.unary(request, method: Methods.markOrderPaid, options: options, responseType: Order.self)
         }
 
-        /// Internal, called by the payments service when a payment was refunded:
-        /// `ORDER_STATUS_PAID` → `ORDER_STATUS_REFUNDED`. Idempotent by payment id:
-        /// an order already refunded for the same payment is returned unchanged.
-        /// Fails with `NOT_FOUND` for an unknown order, and with
+        /// Internal, called by the payments service with its service credential
+        /// when a payment was refunded: `PAID` → `REFUNDED`. Idempotent by payment
+        /// id: an order already refunded for the same payment is returned
+        /// unchanged. Fails with `NOT_FOUND` for an unknown order, and with
         /// `FAILED_PRECONDITION` when the order is not paid or was paid by another
         /// payment.
         public func markOrderRefunded(_ request: MarkOrderRefundedRequest, options: CallOptions = .defaults) async throws -> Order {

@@ -5,36 +5,93 @@ import CProtobufC
 import SoukProtobuf
 import SoukRPCCore
 import SoukContractsC
+import ProtobufWellKnownTypesC
 
 /// One attempt to pay an order with a card.
 public struct Payment: ProtoMessage {
-    /// The payment's id, assigned by the server: an opaque string of at most 64
-    /// ASCII characters. Never changes.
-    public var paymentId: String = ""
+    /// The payment's id, assigned by the server: a UUID. Never changes.
+    public var id: String = ""
     /// The id of the order paid (a `souk.orders.v1.Order`).
     public var orderId: String = ""
     /// The id of the paying user (a `souk.users.v1.User`), who owns the order.
     public var userId: String = ""
-    /// The amount charged; equals the order's total.
-    public var amount: Money? = nil
-    /// Where the payment stands; never `PAYMENT_STATUS_UNSPECIFIED`.
-    public var status: PaymentStatus = .init(rawValue: 0)
-    /// The card's brand, detected from its number.
-    public var cardBrand: CardBrand = .init(rawValue: 0)
+    /// Where the payment stands; never `STATUS_UNSPECIFIED`.
+    public var status: Payment.Status = .init(rawValue: 0)
+    /// The amount charged in minor units of `currency`; the order's total.
+    public var amount: Int64 = 0
+    /// The currency charged in, an ISO 4217 code: three upper-case letters.
+    public var currency: String = ""
+    /// The card's brand, detected from its number, in lower case: `visa`,
+    /// `mastercard`, `amex`, `discover`, `diners`, `jcb`, `unionpay`, or
+    /// `unknown`.
+    public var cardBrand: String = ""
     /// The last four digits of the card number; the only digits Souk keeps.
     public var cardLast4: String = ""
-    /// Why the payment failed, a machine-readable snake_case code:
-    /// `card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc`
-    /// or `processing_error`. Empty unless the status is
-    /// `PAYMENT_STATUS_FAILED`.
-    public var failureReason: String = ""
-    /// The payment's refunds, oldest first: empty, or one refund once the
-    /// payment is `PAYMENT_STATUS_REFUNDED` (refunds are always in full).
-    public var refunds: [Refund] = []
-    /// When the payment was created, Unix milliseconds (UTC).
-    public var createdAtUnixMs: Int64 = 0
-    /// When the payment last changed, Unix milliseconds (UTC).
-    public var updatedAtUnixMs: Int64 = 0
+    /// Why the card was declined, a snake_case code (`card_declined`,
+    /// `insufficient_funds`, `expired_card`, ...); empty unless the status is
+    /// `DECLINED`.
+    public var declineReason: String = ""
+    /// When the payment was made.
+    public var createdAt: Google_Protobuf_Timestamp? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// Where a payment stands: SUCCEEDED → REFUNDED is the only change.
+    public enum Status: ProtoEnum {
+        /// Not set; never the status of a payment.
+        case unspecified
+        /// The card was charged; the order is (or will shortly be) marked paid.
+        case succeeded
+        /// The card was declined; see `decline_reason`. Nothing was charged.
+        /// Final.
+        case declined
+        /// The charge was refunded in full. Final.
+        case refunded
+        /// A number this version of the contract does not know; kept so that it survives a round trip.
+        case unrecognized(Int32)
+
+        public static let protoEnumName = "souk.payments.v1.Payment.Status"
+
+        public init(rawValue: Int32) {
+            switch rawValue {
+                case 0: self = .unspecified
+                case 1: self = .succeeded
+                case 2: self = .declined
+                case 3: self = .refunded
+                default: self = .unrecognized(rawValue)
+            }
+        }
+
+        public var rawValue: Int32 {
+            switch self {
+                case .unspecified: 0
+                case .succeeded: 1
+                case .declined: 2
+                case .refunded: 3
+                case .unrecognized(let number): number
+            }
+        }
+
+        public var protoName: String? {
+            switch self {
+                case .unspecified: "STATUS_UNSPECIFIED"
+                case .succeeded: "SUCCEEDED"
+                case .declined: "DECLINED"
+                case .refunded: "REFUNDED"
+                case .unrecognized: nil
+            }
+        }
+
+        public init?(protoName: String) {
+            switch protoName {
+                case "STATUS_UNSPECIFIED": self = .unspecified
+                case "SUCCEEDED": self = .succeeded
+                case "DECLINED": self = .declined
+                case "REFUNDED": self = .refunded
+                default: return nil
+            }
+        }
+    }
 
     public init() {}
 
@@ -48,81 +105,79 @@ public struct Payment: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__Payment {
         var c = Souk__Payments__V1__Payment()
         souk__payments__v1__payment__init(&c)
-        c.payment_id = try arena.string(self.paymentId, field: "souk.payments.v1.Payment.payment_id")
+        c.id = try arena.string(self.id, field: "souk.payments.v1.Payment.id")
         c.order_id = try arena.string(self.orderId, field: "souk.payments.v1.Payment.order_id")
         c.user_id = try arena.string(self.userId, field: "souk.payments.v1.Payment.user_id")
-        c.amount = try arena.message(ifPresent: self.amount)
         c.status = cEnum(self.status)
-        c.card_brand = cEnum(self.cardBrand)
+        c.amount = self.amount
+        c.currency = try arena.string(self.currency, field: "souk.payments.v1.Payment.currency")
+        c.card_brand = try arena.string(self.cardBrand, field: "souk.payments.v1.Payment.card_brand")
         c.card_last4 = try arena.string(self.cardLast4, field: "souk.payments.v1.Payment.card_last4")
-        c.failure_reason = try arena.string(self.failureReason, field: "souk.payments.v1.Payment.failure_reason")
-        c.n_refunds = self.refunds.count
-        c.refunds = try arena.repeatedMessages(self.refunds)
-        c.created_at_unix_ms = self.createdAtUnixMs
-        c.updated_at_unix_ms = self.updatedAtUnixMs
+        c.decline_reason = try arena.string(self.declineReason, field: "souk.payments.v1.Payment.decline_reason")
+        c.created_at = try arena.message(ifPresent: self.createdAt)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Payments__V1__Payment>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
-        self.paymentId = try arena.string(c.payment_id, field: "souk.payments.v1.Payment.payment_id")
+        self.unknownFields = arena.unknownFields(c.base)
+        self.id = try arena.string(c.id, field: "souk.payments.v1.Payment.id")
         self.orderId = try arena.string(c.order_id, field: "souk.payments.v1.Payment.order_id")
         self.userId = try arena.string(c.user_id, field: "souk.payments.v1.Payment.user_id")
-        self.amount = try arena.message(c.amount)
         self.status = swiftEnum(c.status)
-        self.cardBrand = swiftEnum(c.card_brand)
+        self.amount = c.amount
+        self.currency = try arena.string(c.currency, field: "souk.payments.v1.Payment.currency")
+        self.cardBrand = try arena.string(c.card_brand, field: "souk.payments.v1.Payment.card_brand")
         self.cardLast4 = try arena.string(c.card_last4, field: "souk.payments.v1.Payment.card_last4")
-        self.failureReason = try arena.string(c.failure_reason, field: "souk.payments.v1.Payment.failure_reason")
-        self.refunds = try arena.repeatedMessages(c.refunds, count: c.n_refunds)
-        self.createdAtUnixMs = c.created_at_unix_ms
-        self.updatedAtUnixMs = c.updated_at_unix_ms
+        self.declineReason = try arena.string(c.decline_reason, field: "souk.payments.v1.Payment.decline_reason")
+        self.createdAt = try arena.message(c.created_at)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
-            writer.value(self.paymentId)
+        if writer.emitUnpopulated || !self.id.isEmpty {
+            writer.fieldKey("id")
+            writer.value(self.id)
         }
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
-        if !self.userId.isEmpty {
-            writer.fieldKey("userId")
+        if writer.emitUnpopulated || !self.userId.isEmpty {
+            writer.fieldKey("userId", proto: "user_id")
             writer.value(self.userId)
         }
-        if let value = self.amount {
-            writer.fieldKey("amount")
-            writer.message(value)
-        }
-        if self.status.rawValue != 0 {
+        if writer.emitUnpopulated || self.status.rawValue != 0 {
             writer.fieldKey("status")
             writer.enumValue(self.status)
         }
-        if self.cardBrand.rawValue != 0 {
-            writer.fieldKey("cardBrand")
-            writer.enumValue(self.cardBrand)
+        if writer.emitUnpopulated || self.amount != 0 {
+            writer.fieldKey("amount")
+            writer.value(self.amount)
         }
-        if !self.cardLast4.isEmpty {
-            writer.fieldKey("cardLast4")
+        if writer.emitUnpopulated || !self.currency.isEmpty {
+            writer.fieldKey("currency")
+            writer.value(self.currency)
+        }
+        if writer.emitUnpopulated || !self.cardBrand.isEmpty {
+            writer.fieldKey("cardBrand", proto: "card_brand")
+            writer.value(self.cardBrand)
+        }
+        if writer.emitUnpopulated || !self.cardLast4.isEmpty {
+            writer.fieldKey("cardLast4", proto: "card_last4")
             writer.value(self.cardLast4)
         }
-        if !self.failureReason.isEmpty {
-            writer.fieldKey("failureReason")
-            writer.value(self.failureReason)
+        if writer.emitUnpopulated || !self.declineReason.isEmpty {
+            writer.fieldKey("declineReason", proto: "decline_reason")
+            writer.value(self.declineReason)
         }
-        if !self.refunds.isEmpty {
-            writer.fieldKey("refunds")
-            writer.array(self.refunds) { writer, value in writer.message(value) }
-        }
-        if self.createdAtUnixMs != 0 {
-            writer.fieldKey("createdAtUnixMs")
-            writer.value(self.createdAtUnixMs)
-        }
-        if self.updatedAtUnixMs != 0 {
-            writer.fieldKey("updatedAtUnixMs")
-            writer.value(self.updatedAtUnixMs)
+        if let value = self.createdAt {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -132,10 +187,10 @@ public struct Payment: ProtoMessage {
         let object = try json.decodeObject(at: path)
         for (key, value) in object.members {
             switch key {
-                case "paymentId", "payment_id":
+                case "id":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "paymentId")
-                    self.paymentId = try value.decodeString(at: fieldPath)
+                    let fieldPath = path.appending(field: "id")
+                    self.id = try value.decodeString(at: fieldPath)
                 case "orderId", "order_id":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "orderId")
@@ -144,140 +199,36 @@ public struct Payment: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "userId")
                     self.userId = try value.decodeString(at: fieldPath)
-                case "amount":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "amount")
-                    self.amount = try Money(json: value, at: fieldPath)
                 case "status":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "status")
-                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: PaymentStatus.self)
+                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: Payment.Status.self)
+                case "amount":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "amount")
+                    self.amount = try value.decodeInt64(at: fieldPath)
+                case "currency":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "currency")
+                    self.currency = try value.decodeString(at: fieldPath)
                 case "cardBrand", "card_brand":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "cardBrand")
-                    self.cardBrand = try JSONRead.enumValue(value, at: fieldPath, as: CardBrand.self)
+                    self.cardBrand = try value.decodeString(at: fieldPath)
                 case "cardLast4", "card_last4":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "cardLast4")
                     self.cardLast4 = try value.decodeString(at: fieldPath)
-                case "failureReason", "failure_reason":
+                case "declineReason", "decline_reason":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "failureReason")
-                    self.failureReason = try value.decodeString(at: fieldPath)
-                case "refunds":
+                    let fieldPath = path.appending(field: "declineReason")
+                    self.declineReason = try value.decodeString(at: fieldPath)
+                case "createdAt", "created_at":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "refunds")
-                    self.refunds = try JSONRead.array(value, at: fieldPath) { value, path in try Refund(json: value, at: path) }
-                case "createdAtUnixMs", "created_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "createdAtUnixMs")
-                    self.createdAtUnixMs = try value.decodeInt64(at: fieldPath)
-                case "updatedAtUnixMs", "updated_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "updatedAtUnixMs")
-                    self.updatedAtUnixMs = try value.decodeInt64(at: fieldPath)
+                    let fieldPath = path.appending(field: "createdAt")
+                    self.createdAt = try Google_Protobuf_Timestamp(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.Payment", at: path)
-            }
-        }
-    }
-}
-
-/// A refund of a payment. Refunds are always of the full amount.
-public struct Refund: ProtoMessage {
-    /// The refund's id, assigned by the server: an opaque string of at most 64
-    /// ASCII characters.
-    public var refundId: String = ""
-    /// The id of the refunded payment.
-    public var paymentId: String = ""
-    /// The amount refunded; equals the payment's amount.
-    public var amount: Money? = nil
-    /// Why, as given in `RefundPaymentRequest.reason`; may be empty.
-    public var reason: String = ""
-    /// When the refund was made, Unix milliseconds (UTC).
-    public var createdAtUnixMs: Int64 = 0
-
-    public init() {}
-
-    public static let protoMessageName = "souk.payments.v1.Refund"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Payments__V1__Refund()
-        souk__payments__v1__refund__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__Refund {
-        var c = Souk__Payments__V1__Refund()
-        souk__payments__v1__refund__init(&c)
-        c.refund_id = try arena.string(self.refundId, field: "souk.payments.v1.Refund.refund_id")
-        c.payment_id = try arena.string(self.paymentId, field: "souk.payments.v1.Refund.payment_id")
-        c.amount = try arena.message(ifPresent: self.amount)
-        c.reason = try arena.string(self.reason, field: "souk.payments.v1.Refund.reason")
-        c.created_at_unix_ms = self.createdAtUnixMs
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Payments__V1__Refund>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.refundId = try arena.string(c.refund_id, field: "souk.payments.v1.Refund.refund_id")
-        self.paymentId = try arena.string(c.payment_id, field: "souk.payments.v1.Refund.payment_id")
-        self.amount = try arena.message(c.amount)
-        self.reason = try arena.string(c.reason, field: "souk.payments.v1.Refund.reason")
-        self.createdAtUnixMs = c.created_at_unix_ms
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if !self.refundId.isEmpty {
-            writer.fieldKey("refundId")
-            writer.value(self.refundId)
-        }
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
-            writer.value(self.paymentId)
-        }
-        if let value = self.amount {
-            writer.fieldKey("amount")
-            writer.message(value)
-        }
-        if !self.reason.isEmpty {
-            writer.fieldKey("reason")
-            writer.value(self.reason)
-        }
-        if self.createdAtUnixMs != 0 {
-            writer.fieldKey("createdAtUnixMs")
-            writer.value(self.createdAtUnixMs)
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "refundId", "refund_id":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "refundId")
-                    self.refundId = try value.decodeString(at: fieldPath)
-                case "paymentId", "payment_id":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "paymentId")
-                    self.paymentId = try value.decodeString(at: fieldPath)
-                case "amount":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "amount")
-                    self.amount = try Money(json: value, at: fieldPath)
-                case "reason":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "reason")
-                    self.reason = try value.decodeString(at: fieldPath)
-                case "createdAtUnixMs", "created_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "createdAtUnixMs")
-                    self.createdAtUnixMs = try value.decodeInt64(at: fieldPath)
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.Refund", at: path)
             }
         }
     }
@@ -295,9 +246,10 @@ public struct Card: ProtoMessage {
     /// The expiry year, four digits (e.g. 2031); with `exp_month`, not in the
     /// past.
     public var expYear: Int32 = 0
-    /// The card verification code: 3 or 4 ASCII digits (4 for American
-    /// Express).
+    /// The card verification code: 3 or 4 ASCII digits.
     public var cvc: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -315,11 +267,13 @@ public struct Card: ProtoMessage {
         c.exp_month = self.expMonth
         c.exp_year = self.expYear
         c.cvc = try arena.string(self.cvc, field: "souk.payments.v1.Card.cvc")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Payments__V1__Card>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.number = try arena.string(c.number, field: "souk.payments.v1.Card.number")
         self.expMonth = c.exp_month
         self.expYear = c.exp_year
@@ -328,19 +282,19 @@ public struct Card: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.number.isEmpty {
+        if writer.emitUnpopulated || !self.number.isEmpty {
             writer.fieldKey("number")
             writer.value(self.number)
         }
-        if self.expMonth != 0 {
-            writer.fieldKey("expMonth")
+        if writer.emitUnpopulated || self.expMonth != 0 {
+            writer.fieldKey("expMonth", proto: "exp_month")
             writer.value(self.expMonth)
         }
-        if self.expYear != 0 {
-            writer.fieldKey("expYear")
+        if writer.emitUnpopulated || self.expYear != 0 {
+            writer.fieldKey("expYear", proto: "exp_year")
             writer.value(self.expYear)
         }
-        if !self.cvc.isEmpty {
+        if writer.emitUnpopulated || !self.cvc.isEmpty {
             writer.fieldKey("cvc")
             writer.value(self.cvc)
         }
@@ -375,20 +329,18 @@ public struct Card: ProtoMessage {
     }
 }
 
-/// The request of `CreatePayment`.
+/// The request of `CreatePayment`. Its idempotency key travels as metadata.
 public struct CreatePaymentRequest: ProtoMessage {
-    /// The client's key for this payment: 1 to 128 printable ASCII characters
-    /// (0x20 to 0x7E), unique per intended payment, e.g. a UUID. Required.
-    /// Keys are scoped to the calling user and remembered for at least 24
-    /// hours.
-    public var idempotencyKey: String = ""
-    /// The id of the caller's order to pay; it must be `ORDER_STATUS_PENDING`.
+    /// The id of the caller's order to pay; it must be `PENDING`.
     public var orderId: String = ""
-    /// The amount to charge; must equal the order's total (amount and
-    /// currency).
-    public var amount: Money? = nil
+    /// The amount to charge in minor units; must equal the order's total.
+    public var amount: Int64 = 0
+    /// The currency; must equal the order's currency.
+    public var currency: String = ""
     /// The card to charge; required.
     public var card: Card? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -402,38 +354,43 @@ public struct CreatePaymentRequest: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__CreatePaymentRequest {
         var c = Souk__Payments__V1__CreatePaymentRequest()
         souk__payments__v1__create_payment_request__init(&c)
-        c.idempotency_key = try arena.string(self.idempotencyKey, field: "souk.payments.v1.CreatePaymentRequest.idempotency_key")
         c.order_id = try arena.string(self.orderId, field: "souk.payments.v1.CreatePaymentRequest.order_id")
-        c.amount = try arena.message(ifPresent: self.amount)
+        c.amount = self.amount
+        c.currency = try arena.string(self.currency, field: "souk.payments.v1.CreatePaymentRequest.currency")
         c.card = try arena.message(ifPresent: self.card)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Payments__V1__CreatePaymentRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
-        self.idempotencyKey = try arena.string(c.idempotency_key, field: "souk.payments.v1.CreatePaymentRequest.idempotency_key")
+        self.unknownFields = arena.unknownFields(c.base)
         self.orderId = try arena.string(c.order_id, field: "souk.payments.v1.CreatePaymentRequest.order_id")
-        self.amount = try arena.message(c.amount)
+        self.amount = c.amount
+        self.currency = try arena.string(c.currency, field: "souk.payments.v1.CreatePaymentRequest.currency")
         self.card = try arena.message(c.card)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.idempotencyKey.isEmpty {
-            writer.fieldKey("idempotencyKey")
-            writer.value(self.idempotencyKey)
-        }
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
             writer.value(self.orderId)
         }
-        if let value = self.amount {
+        if writer.emitUnpopulated || self.amount != 0 {
             writer.fieldKey("amount")
-            writer.message(value)
+            writer.value(self.amount)
+        }
+        if writer.emitUnpopulated || !self.currency.isEmpty {
+            writer.fieldKey("currency")
+            writer.value(self.currency)
         }
         if let value = self.card {
             writer.fieldKey("card")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("card")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -443,10 +400,6 @@ public struct CreatePaymentRequest: ProtoMessage {
         let object = try json.decodeObject(at: path)
         for (key, value) in object.members {
             switch key {
-                case "idempotencyKey", "idempotency_key":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "idempotencyKey")
-                    self.idempotencyKey = try value.decodeString(at: fieldPath)
                 case "orderId", "order_id":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "orderId")
@@ -454,7 +407,11 @@ public struct CreatePaymentRequest: ProtoMessage {
                 case "amount":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "amount")
-                    self.amount = try Money(json: value, at: fieldPath)
+                    self.amount = try value.decodeInt64(at: fieldPath)
+                case "currency":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "currency")
+                    self.currency = try value.decodeString(at: fieldPath)
                 case "card":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "card")
@@ -470,6 +427,8 @@ public struct CreatePaymentRequest: ProtoMessage {
 public struct GetPaymentRequest: ProtoMessage {
     /// The id of the payment; must not be empty.
     public var paymentId: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -484,18 +443,20 @@ public struct GetPaymentRequest: ProtoMessage {
         var c = Souk__Payments__V1__GetPaymentRequest()
         souk__payments__v1__get_payment_request__init(&c)
         c.payment_id = try arena.string(self.paymentId, field: "souk.payments.v1.GetPaymentRequest.payment_id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Payments__V1__GetPaymentRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.paymentId = try arena.string(c.payment_id, field: "souk.payments.v1.GetPaymentRequest.payment_id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
+        if writer.emitUnpopulated || !self.paymentId.isEmpty {
+            writer.fieldKey("paymentId", proto: "payment_id")
             writer.value(self.paymentId)
         }
         writer.endObject()
@@ -521,11 +482,8 @@ public struct GetPaymentRequest: ProtoMessage {
 public struct RefundPaymentRequest: ProtoMessage {
     /// The id of the payment to refund; must not be empty.
     public var paymentId: String = ""
-    /// The client's key for this refund: 1 to 128 printable ASCII characters
-    /// (0x20 to 0x7E), as for `CreatePaymentRequest.idempotency_key`. Required.
-    public var idempotencyKey: String = ""
-    /// Why the payment is refunded, free text for people: 0 to 500 characters.
-    public var reason: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -540,31 +498,21 @@ public struct RefundPaymentRequest: ProtoMessage {
         var c = Souk__Payments__V1__RefundPaymentRequest()
         souk__payments__v1__refund_payment_request__init(&c)
         c.payment_id = try arena.string(self.paymentId, field: "souk.payments.v1.RefundPaymentRequest.payment_id")
-        c.idempotency_key = try arena.string(self.idempotencyKey, field: "souk.payments.v1.RefundPaymentRequest.idempotency_key")
-        c.reason = try arena.string(self.reason, field: "souk.payments.v1.RefundPaymentRequest.reason")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Payments__V1__RefundPaymentRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.paymentId = try arena.string(c.payment_id, field: "souk.payments.v1.RefundPaymentRequest.payment_id")
-        self.idempotencyKey = try arena.string(c.idempotency_key, field: "souk.payments.v1.RefundPaymentRequest.idempotency_key")
-        self.reason = try arena.string(c.reason, field: "souk.payments.v1.RefundPaymentRequest.reason")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.paymentId.isEmpty {
-            writer.fieldKey("paymentId")
+        if writer.emitUnpopulated || !self.paymentId.isEmpty {
+            writer.fieldKey("paymentId", proto: "payment_id")
             writer.value(self.paymentId)
-        }
-        if !self.idempotencyKey.isEmpty {
-            writer.fieldKey("idempotencyKey")
-            writer.value(self.idempotencyKey)
-        }
-        if !self.reason.isEmpty {
-            writer.fieldKey("reason")
-            writer.value(self.reason)
         }
         writer.endObject()
     }
@@ -578,14 +526,6 @@ public struct RefundPaymentRequest: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "paymentId")
                     self.paymentId = try value.decodeString(at: fieldPath)
-                case "idempotencyKey", "idempotency_key":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "idempotencyKey")
-                    self.idempotencyKey = try value.decodeString(at: fieldPath)
-                case "reason":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "reason")
-                    self.reason = try value.decodeString(at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.RefundPaymentRequest", at: path)
             }
@@ -593,247 +533,10 @@ public struct RefundPaymentRequest: ProtoMessage {
     }
 }
 
-/// The request of `ListPaymentsForOrder`.
-public struct ListPaymentsForOrderRequest: ProtoMessage {
-    /// The id of the order; must not be empty.
-    public var orderId: String = ""
-
-    public init() {}
-
-    public static let protoMessageName = "souk.payments.v1.ListPaymentsForOrderRequest"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Payments__V1__ListPaymentsForOrderRequest()
-        souk__payments__v1__list_payments_for_order_request__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__ListPaymentsForOrderRequest {
-        var c = Souk__Payments__V1__ListPaymentsForOrderRequest()
-        souk__payments__v1__list_payments_for_order_request__init(&c)
-        c.order_id = try arena.string(self.orderId, field: "souk.payments.v1.ListPaymentsForOrderRequest.order_id")
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Payments__V1__ListPaymentsForOrderRequest>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.orderId = try arena.string(c.order_id, field: "souk.payments.v1.ListPaymentsForOrderRequest.order_id")
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if !self.orderId.isEmpty {
-            writer.fieldKey("orderId")
-            writer.value(self.orderId)
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "orderId", "order_id":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "orderId")
-                    self.orderId = try value.decodeString(at: fieldPath)
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.ListPaymentsForOrderRequest", at: path)
-            }
-        }
-    }
-}
-
-/// The caller's payments for one order.
-public struct ListPaymentsForOrderResponse: ProtoMessage {
-    /// The payments, oldest first; possibly empty.
-    public var payments: [Payment] = []
-
-    public init() {}
-
-    public static let protoMessageName = "souk.payments.v1.ListPaymentsForOrderResponse"
-    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
-        var c = Souk__Payments__V1__ListPaymentsForOrderResponse()
-        souk__payments__v1__list_payments_for_order_response__init(&c)
-        return c.base.descriptor
-    }()
-
-    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__ListPaymentsForOrderResponse {
-        var c = Souk__Payments__V1__ListPaymentsForOrderResponse()
-        souk__payments__v1__list_payments_for_order_response__init(&c)
-        c.n_payments = self.payments.count
-        c.payments = try arena.repeatedMessages(self.payments)
-        return c
-    }
-
-    public init(cMessage: UnsafePointer<Souk__Payments__V1__ListPaymentsForOrderResponse>, arena: borrowing ProtoArena) throws {
-        let c = cMessage.pointee
-        self.payments = try arena.repeatedMessages(c.payments, count: c.n_payments)
-    }
-
-    public func encodeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        if !self.payments.isEmpty {
-            writer.fieldKey("payments")
-            writer.array(self.payments) { writer, value in writer.message(value) }
-        }
-        writer.endObject()
-    }
-
-    public init(json: JSONValue, at path: JSONPath) throws {
-        self.init()
-        let object = try json.decodeObject(at: path)
-        for (key, value) in object.members {
-            switch key {
-                case "payments":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "payments")
-                    self.payments = try JSONRead.array(value, at: fieldPath) { value, path in try Payment(json: value, at: path) }
-                default:
-                    throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.ListPaymentsForOrderResponse", at: path)
-            }
-        }
-    }
-}
-
-/// Where a payment stands. The legal transitions are PENDING → SUCCEEDED,
-/// PENDING → FAILED and SUCCEEDED → REFUNDED; FAILED and REFUNDED are final.
-public enum PaymentStatus: ProtoEnum {
-    /// Not set; never the status of a payment.
-    case unspecified
-    /// Created; the card has not been charged yet. Seen only while the charge
-    /// is in progress, or if it was interrupted.
-    case pending
-    /// The card was charged; the order is (or will shortly be) marked paid.
-    case succeeded
-    /// The charge was declined or failed; see `failure_reason`. Nothing was
-    /// charged. Final.
-    case failed
-    /// The charge was refunded in full; see `refunds`. Final.
-    case refunded
-    /// A number this version of the contract does not know; kept so that it survives a round trip.
-    case unrecognized(Int32)
-
-    public static let protoEnumName = "souk.payments.v1.PaymentStatus"
-
-    public init(rawValue: Int32) {
-        switch rawValue {
-            case 0: self = .unspecified
-            case 1: self = .pending
-            case 2: self = .succeeded
-            case 3: self = .failed
-            case 4: self = .refunded
-            default: self = .unrecognized(rawValue)
-        }
-    }
-
-    public var rawValue: Int32 {
-        switch self {
-            case .unspecified: 0
-            case .pending: 1
-            case .succeeded: 2
-            case .failed: 3
-            case .refunded: 4
-            case .unrecognized(let number): number
-        }
-    }
-
-    public var protoName: String? {
-        switch self {
-            case .unspecified: "PAYMENT_STATUS_UNSPECIFIED"
-            case .pending: "PAYMENT_STATUS_PENDING"
-            case .succeeded: "PAYMENT_STATUS_SUCCEEDED"
-            case .failed: "PAYMENT_STATUS_FAILED"
-            case .refunded: "PAYMENT_STATUS_REFUNDED"
-            case .unrecognized: nil
-        }
-    }
-
-    public init?(protoName: String) {
-        switch protoName {
-            case "PAYMENT_STATUS_UNSPECIFIED": self = .unspecified
-            case "PAYMENT_STATUS_PENDING": self = .pending
-            case "PAYMENT_STATUS_SUCCEEDED": self = .succeeded
-            case "PAYMENT_STATUS_FAILED": self = .failed
-            case "PAYMENT_STATUS_REFUNDED": self = .refunded
-            default: return nil
-        }
-    }
-}
-
-/// A card's brand, detected from the leading digits of its number.
-public enum CardBrand: ProtoEnum {
-    /// Not set; never returned for a payment.
-    case unspecified
-    /// Visa.
-    case visa
-    /// Mastercard.
-    case mastercard
-    /// American Express.
-    case amex
-    /// Discover.
-    case discover
-    /// Any other brand.
-    case other
-    /// A number this version of the contract does not know; kept so that it survives a round trip.
-    case unrecognized(Int32)
-
-    public static let protoEnumName = "souk.payments.v1.CardBrand"
-
-    public init(rawValue: Int32) {
-        switch rawValue {
-            case 0: self = .unspecified
-            case 1: self = .visa
-            case 2: self = .mastercard
-            case 3: self = .amex
-            case 4: self = .discover
-            case 5: self = .other
-            default: self = .unrecognized(rawValue)
-        }
-    }
-
-    public var rawValue: Int32 {
-        switch self {
-            case .unspecified: 0
-            case .visa: 1
-            case .mastercard: 2
-            case .amex: 3
-            case .discover: 4
-            case .other: 5
-            case .unrecognized(let number): number
-        }
-    }
-
-    public var protoName: String? {
-        switch self {
-            case .unspecified: "CARD_BRAND_UNSPECIFIED"
-            case .visa: "CARD_BRAND_VISA"
-            case .mastercard: "CARD_BRAND_MASTERCARD"
-            case .amex: "CARD_BRAND_AMEX"
-            case .discover: "CARD_BRAND_DISCOVER"
-            case .other: "CARD_BRAND_OTHER"
-            case .unrecognized: nil
-        }
-    }
-
-    public init?(protoName: String) {
-        switch protoName {
-            case "CARD_BRAND_UNSPECIFIED": self = .unspecified
-            case "CARD_BRAND_VISA": self = .visa
-            case "CARD_BRAND_MASTERCARD": self = .mastercard
-            case "CARD_BRAND_AMEX": self = .amex
-            case "CARD_BRAND_DISCOVER": self = .discover
-            case "CARD_BRAND_OTHER": self = .other
-            default: return nil
-        }
-    }
-}
-
-/// Owns payments, refunds and idempotency keys. Charges a card for one of the
-/// caller's pending orders and tells the orders service (marked paid or
-/// refunded), through a transactional outbox so that a succeeded payment
-/// always reaches the order, even if the orders service is down at that
-/// moment.
+/// Owns payments and idempotency keys. Charges a card for one of the caller's
+/// pending orders and tells the orders service (marked paid or refunded)
+/// through a transactional outbox, so that a succeeded payment always reaches
+/// the order, even if the orders service is down at that moment.
 ///
 /// Every method identifies the caller by the access token in metadata
 /// `authorization: Bearer <token>` (`UNAUTHENTICATED` without a valid one). A
@@ -845,18 +548,22 @@ public enum PaymentsService {
 
     /// The descriptor of each rpc.
     public enum Methods {
-        /// Charges a card for one of the caller's orders and returns the payment.
-        /// A declined card is not an RPC error: the payment is returned with status
-        /// `PAYMENT_STATUS_FAILED` and a `failure_reason`.
+        /// Charges a card for one of the caller's orders and returns the payment. A
+        /// declined card is not an RPC error: the payment is returned with status
+        /// `DECLINED` and a `decline_reason`, and the order stays pending.
         ///
-        /// Idempotent by `idempotency_key`: a repeated request with the same key
-        /// and the same fields replays the first answer (never charging twice); the
-        /// same key with different fields is `FAILED_PRECONDITION`, and while the
-        /// first request with that key is still running, `ABORTED` (retry later).
+        /// Needs metadata `idempotency-key` (the HTTP header `Idempotency-Key`): 1
+        /// to 255 printable ASCII characters, scoped to the caller and kept at least
+        /// 24 hours. The same key with the same request replays the first answer
+        /// and never charges twice (a duplicate that arrives while the first is
+        /// running waits for it); the same key with a different request is
+        /// `ALREADY_EXISTS`.
         ///
-        /// Fails with `INVALID_ARGUMENT` for an invalid field, `NOT_FOUND` for an
-        /// unknown order, and `FAILED_PRECONDITION` when the order is not pending or
-        /// `amount` differs from the order's total.
+        /// Fails with `INVALID_ARGUMENT` for an invalid field (every violation at
+        /// once), `NOT_FOUND` for an unknown order, `FAILED_PRECONDITION` when the
+        /// order is not pending or `amount` and `currency` differ from its total,
+        /// and `UNAVAILABLE` when the card network fails (nothing is charged; retry
+        /// with the same key).
         public static let createPayment = MethodDescriptor(
             service: "souk.payments.v1.PaymentsService", method: "CreatePayment",
             inputType: "souk.payments.v1.CreatePaymentRequest", outputType: "souk.payments.v1.Payment",
@@ -866,56 +573,45 @@ public enum PaymentsService {
             service: "souk.payments.v1.PaymentsService", method: "GetPayment",
             inputType: "souk.payments.v1.GetPaymentRequest", outputType: "souk.payments.v1.Payment",
             isInternal: false, isIdempotent: true)
-        /// Refunds one of the caller's succeeded payments in full and returns the
-        /// payment, now `PAYMENT_STATUS_REFUNDED` with the refund in `refunds`; the
-        /// order is then marked refunded. Idempotent by `idempotency_key`, as for
-        /// `CreatePayment`. Fails with `FAILED_PRECONDITION` when the payment is not
-        /// `PAYMENT_STATUS_SUCCEEDED` (a payment already refunded under another key
-        /// included).
+        /// Refunds one of the caller's succeeded payments in full and returns it,
+        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
+        /// payment returns it unchanged; a declined payment is
+        /// `FAILED_PRECONDITION`.
         public static let refundPayment = MethodDescriptor(
             service: "souk.payments.v1.PaymentsService", method: "RefundPayment",
             inputType: "souk.payments.v1.RefundPaymentRequest", outputType: "souk.payments.v1.Payment",
             isInternal: false, isIdempotent: true)
-        /// Lists the caller's payments for one order, oldest first, failed attempts
-        /// included. An order with no payments of the caller, or an unknown order,
-        /// gives an empty list.
-        public static let listPaymentsForOrder = MethodDescriptor(
-            service: "souk.payments.v1.PaymentsService", method: "ListPaymentsForOrder",
-            inputType: "souk.payments.v1.ListPaymentsForOrderRequest", outputType: "souk.payments.v1.ListPaymentsForOrderResponse",
-            isInternal: false, isIdempotent: true)
 
         /// Every rpc of the service, in `.proto` order.
-        public static let all: [MethodDescriptor] = [createPayment, getPayment, refundPayment, listPaymentsForOrder]
+        public static let all: [MethodDescriptor] = [createPayment, getPayment, refundPayment]
     }
 
     /// What a server implements to serve PaymentsService.
     public protocol Handler: RPCService {
-        /// Charges a card for one of the caller's orders and returns the payment.
-        /// A declined card is not an RPC error: the payment is returned with status
-        /// `PAYMENT_STATUS_FAILED` and a `failure_reason`.
+        /// Charges a card for one of the caller's orders and returns the payment. A
+        /// declined card is not an RPC error: the payment is returned with status
+        /// `DECLINED` and a `decline_reason`, and the order stays pending.
         ///
-        /// Idempotent by `idempotency_key`: a repeated request with the same key
-        /// and the same fields replays the first answer (never charging twice); the
-        /// same key with different fields is `FAILED_PRECONDITION`, and while the
-        /// first request with that key is still running, `ABORTED` (retry later).
+        /// Needs metadata `idempotency-key` (the HTTP header `Idempotency-Key`): 1
+        /// to 255 printable ASCII characters, scoped to the caller and kept at least
+        /// 24 hours. The same key with the same request replays the first answer
+        /// and never charges twice (a duplicate that arrives while the first is
+        /// running waits for it); the same key with a different request is
+        /// `ALREADY_EXISTS`.
         ///
-        /// Fails with `INVALID_ARGUMENT` for an invalid field, `NOT_FOUND` for an
-        /// unknown order, and `FAILED_PRECONDITION` when the order is not pending or
-        /// `amount` differs from the order's total.
+        /// Fails with `INVALID_ARGUMENT` for an invalid field (every violation at
+        /// once), `NOT_FOUND` for an unknown order, `FAILED_PRECONDITION` when the
+        /// order is not pending or `amount` and `currency` differ from its total,
+        /// and `UNAVAILABLE` when the card network fails (nothing is charged; retry
+        /// with the same key).
         func createPayment(_ request: CreatePaymentRequest, context: ServerContext) async throws -> Payment
         /// Returns one of the caller's payments.
         func getPayment(_ request: GetPaymentRequest, context: ServerContext) async throws -> Payment
-        /// Refunds one of the caller's succeeded payments in full and returns the
-        /// payment, now `PAYMENT_STATUS_REFUNDED` with the refund in `refunds`; the
-        /// order is then marked refunded. Idempotent by `idempotency_key`, as for
-        /// `CreatePayment`. Fails with `FAILED_PRECONDITION` when the payment is not
-        /// `PAYMENT_STATUS_SUCCEEDED` (a payment already refunded under another key
-        /// included).
+        /// Refunds one of the caller's succeeded payments in full and returns it,
+        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
+        /// payment returns it unchanged; a declined payment is
+        /// `FAILED_PRECONDITION`.
         func refundPayment(_ request: RefundPaymentRequest, context: ServerContext) async throws -> Payment
-        /// Lists the caller's payments for one order, oldest first, failed attempts
-        /// included. An order with no payments of the caller, or an unknown order,
-        /// gives an empty list.
-        func listPaymentsForOrder(_ request: ListPaymentsForOrderRequest, context: ServerContext) async throws -> ListPaymentsForOrderResponse
     }
 
     /// Calls PaymentsService through any client transport.
@@ -926,18 +622,22 @@ public enum PaymentsService {
             self.transport = transport
         }
 
-        /// Charges a card for one of the caller's orders and returns the payment.
-        /// A declined card is not an RPC error: the payment is returned with status
-        /// `PAYMENT_STATUS_FAILED` and a `failure_reason`.
+        /// Charges a card for one of the caller's orders and returns the payment. A
+        /// declined card is not an RPC error: the payment is returned with status
+        /// `DECLINED` and a `decline_reason`, and the order stays pending.
         ///
-        /// Idempotent by `idempotency_key`: a repeated request with the same key
-        /// and the same fields replays the first answer (never charging twice); the
-        /// same key with different fields is `FAILED_PRECONDITION`, and while the
-        /// first request with that key is still running, `ABORTED` (retry later).
+        /// Needs metadata `idempotency-key` (the HTTP header `Idempotency-Key`): 1
+        /// to 255 printable ASCII characters, scoped to the caller and kept at least
+        /// 24 hours. The same key with the same request replays the first answer
+        /// and never charges twice (a duplicate that arrives while the first is
+        /// running waits for it); the same key with a different request is
+        /// `ALREADY_EXISTS`.
         ///
-        /// Fails with `INVALID_ARGUMENT` for an invalid field, `NOT_FOUND` for an
-        /// unknown order, and `FAILED_PRECONDITION` when the order is not pending or
-        /// `amount` differs from the order's total.
+        /// Fails with `INVALID_ARGUMENT` for an invalid field (every violation at
+        /// once), `NOT_FOUND` for an unknown order, `FAILED_PRECONDITION` when the
+        /// order is not pending or `amount` and `currency` differ from its total,
+        /// and `UNAVAILABLE` when the card network fails (nothing is charged; retry
+        /// with the same key).
         public func createPayment(_ request: CreatePaymentRequest, options: CallOptions = .defaults) async throws -> Payment {
             try await transport.unary(request, method: Methods.createPayment, options: options, responseType: Payment.self)
         }
@@ -947,21 +647,12 @@ public enum PaymentsService {
             try await transport.unary(request, method: Methods.getPayment, options: options, responseType: Payment.self)
         }
 
-        /// Refunds one of the caller's succeeded payments in full and returns the
-        /// payment, now `PAYMENT_STATUS_REFUNDED` with the refund in `refunds`; the
-        /// order is then marked refunded. Idempotent by `idempotency_key`, as for
-        /// `CreatePayment`. Fails with `FAILED_PRECONDITION` when the payment is not
-        /// `PAYMENT_STATUS_SUCCEEDED` (a payment already refunded under another key
-        /// included).
+        /// Refunds one of the caller's succeeded payments in full and returns it,
+        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
+        /// payment returns it unchanged; a declined payment is
+        /// `FAILED_PRECONDITION`.
         public func refundPayment(_ request: RefundPaymentRequest, options: CallOptions = .defaults) async throws -> Payment {
             try await transport.unary(request, method: Methods.refundPayment, options: options, responseType: Payment.self)
-        }
-
-        /// Lists the caller's payments for one order, oldest first, failed attempts
-        /// included. An order with no payments of the caller, or an unknown order,
-        /// gives an empty list.
-        public func listPaymentsForOrder(_ request: ListPaymentsForOrderRequest, options: CallOptions = .defaults) async throws -> ListPaymentsForOrderResponse {
-            try await transport.unary(request, method: Methods.listPaymentsForOrder, options: options, responseType: ListPaymentsForOrderResponse.self)
         }
     }
 }
@@ -978,9 +669,6 @@ extension PaymentsService.Handler {
             },
             .unary(PaymentsService.Methods.refundPayment) { (request: RefundPaymentRequest, context) in
                 try await self.refundPayment(request, context: context)
-            },
-            .unary(PaymentsService.Methods.listPaymentsForOrder) { (request: ListPaymentsForOrderRequest, context) in
-                try await self.listPaymentsForOrder(request, context: context)
             },
         ]
     }

@@ -5,24 +5,22 @@ import CProtobufC
 import SoukProtobuf
 import SoukRPCCore
 import SoukContractsC
+import ProtobufWellKnownTypesC
 
 /// A user account as others see it. Never carries the password or its hash.
 public struct User: ProtoMessage {
-    /// The account's id, assigned by the server: an opaque string of at most 64
-    /// ASCII characters. Never changes.
-    public var userId: String = ""
-    /// The account's email address as given at sign-up, its case kept; unique
-    /// among all accounts regardless of the case of its ASCII letters.
+    /// The account's id, assigned by the server: a UUID. Never changes.
+    public var id: String = ""
+    /// The account's email address as given at sign-up (surrounding spaces
+    /// trimmed), its case kept; unique among all accounts regardless of the case
+    /// of its ASCII letters.
     public var email: String = ""
     /// The user's full name, as given: 1 to 200 Unicode code points.
     public var fullName: String = ""
-    /// Whether the account may be used; never `USER_STATUS_UNSPECIFIED`.
-    public var status: UserStatus = .init(rawValue: 0)
-    /// When the account was created, Unix milliseconds (UTC).
-    public var createdAtUnixMs: Int64 = 0
-    /// When the account last changed, Unix milliseconds (UTC); equals
-    /// `created_at_unix_ms` until the first change.
-    public var updatedAtUnixMs: Int64 = 0
+    /// When the account was created.
+    public var createdAt: Google_Protobuf_Timestamp? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -36,50 +34,43 @@ public struct User: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Users__V1__User {
         var c = Souk__Users__V1__User()
         souk__users__v1__user__init(&c)
-        c.user_id = try arena.string(self.userId, field: "souk.users.v1.User.user_id")
+        c.id = try arena.string(self.id, field: "souk.users.v1.User.id")
         c.email = try arena.string(self.email, field: "souk.users.v1.User.email")
         c.full_name = try arena.string(self.fullName, field: "souk.users.v1.User.full_name")
-        c.status = cEnum(self.status)
-        c.created_at_unix_ms = self.createdAtUnixMs
-        c.updated_at_unix_ms = self.updatedAtUnixMs
+        c.created_at = try arena.message(ifPresent: self.createdAt)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__User>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
-        self.userId = try arena.string(c.user_id, field: "souk.users.v1.User.user_id")
+        self.unknownFields = arena.unknownFields(c.base)
+        self.id = try arena.string(c.id, field: "souk.users.v1.User.id")
         self.email = try arena.string(c.email, field: "souk.users.v1.User.email")
         self.fullName = try arena.string(c.full_name, field: "souk.users.v1.User.full_name")
-        self.status = swiftEnum(c.status)
-        self.createdAtUnixMs = c.created_at_unix_ms
-        self.updatedAtUnixMs = c.updated_at_unix_ms
+        self.createdAt = try arena.message(c.created_at)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.userId.isEmpty {
-            writer.fieldKey("userId")
-            writer.value(self.userId)
+        if writer.emitUnpopulated || !self.id.isEmpty {
+            writer.fieldKey("id")
+            writer.value(self.id)
         }
-        if !self.email.isEmpty {
+        if writer.emitUnpopulated || !self.email.isEmpty {
             writer.fieldKey("email")
             writer.value(self.email)
         }
-        if !self.fullName.isEmpty {
-            writer.fieldKey("fullName")
+        if writer.emitUnpopulated || !self.fullName.isEmpty {
+            writer.fieldKey("fullName", proto: "full_name")
             writer.value(self.fullName)
         }
-        if self.status.rawValue != 0 {
-            writer.fieldKey("status")
-            writer.enumValue(self.status)
-        }
-        if self.createdAtUnixMs != 0 {
-            writer.fieldKey("createdAtUnixMs")
-            writer.value(self.createdAtUnixMs)
-        }
-        if self.updatedAtUnixMs != 0 {
-            writer.fieldKey("updatedAtUnixMs")
-            writer.value(self.updatedAtUnixMs)
+        if let value = self.createdAt {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("createdAt", proto: "created_at")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -89,10 +80,10 @@ public struct User: ProtoMessage {
         let object = try json.decodeObject(at: path)
         for (key, value) in object.members {
             switch key {
-                case "userId", "user_id":
+                case "id":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "userId")
-                    self.userId = try value.decodeString(at: fieldPath)
+                    let fieldPath = path.appending(field: "id")
+                    self.id = try value.decodeString(at: fieldPath)
                 case "email":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "email")
@@ -101,18 +92,10 @@ public struct User: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "fullName")
                     self.fullName = try value.decodeString(at: fieldPath)
-                case "status":
+                case "createdAt", "created_at":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "status")
-                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: UserStatus.self)
-                case "createdAtUnixMs", "created_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "createdAtUnixMs")
-                    self.createdAtUnixMs = try value.decodeInt64(at: fieldPath)
-                case "updatedAtUnixMs", "updated_at_unix_ms":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "updatedAtUnixMs")
-                    self.updatedAtUnixMs = try value.decodeInt64(at: fieldPath)
+                    let fieldPath = path.appending(field: "createdAt")
+                    self.createdAt = try Google_Protobuf_Timestamp(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.users.v1.User", at: path)
             }
@@ -122,11 +105,11 @@ public struct User: ProtoMessage {
 
 /// Sign-up data for `CreateUser`.
 public struct CreateUserRequest: ProtoMessage {
-    /// The email address: at most 254 characters, `local@domain` with an ASCII
-    /// dot-atom local part of 1 to 64 characters and a domain of at least two
-    /// DNS labels (IDNs in their `xn--` form). Not trimmed: surrounding spaces
-    /// make it invalid. Stored as given; uniqueness ignores the case of its
-    /// ASCII letters (and of nothing else).
+    /// The email address, surrounding spaces trimmed: at most 254 characters,
+    /// `local@domain` with an ASCII dot-atom local part of 1 to 64 characters
+    /// and a domain of at least two DNS labels (IDNs in their `xn--` form).
+    /// Stored as given; uniqueness ignores the case of its ASCII letters (and of
+    /// nothing else).
     public var email: String = ""
     /// The password: 10 to 128 characters, counted as a person counts them
     /// (grapheme clusters), and at most 1,024 bytes of UTF-8. Stored only as an
@@ -137,6 +120,8 @@ public struct CreateUserRequest: ProtoMessage {
     /// (U+202A to U+202E, U+2066 to U+2069), and not only spaces or invisible
     /// characters (such as U+200B or U+3164).
     public var fullName: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -153,11 +138,13 @@ public struct CreateUserRequest: ProtoMessage {
         c.email = try arena.string(self.email, field: "souk.users.v1.CreateUserRequest.email")
         c.password = try arena.string(self.password, field: "souk.users.v1.CreateUserRequest.password")
         c.full_name = try arena.string(self.fullName, field: "souk.users.v1.CreateUserRequest.full_name")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__CreateUserRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.email = try arena.string(c.email, field: "souk.users.v1.CreateUserRequest.email")
         self.password = try arena.string(c.password, field: "souk.users.v1.CreateUserRequest.password")
         self.fullName = try arena.string(c.full_name, field: "souk.users.v1.CreateUserRequest.full_name")
@@ -165,16 +152,16 @@ public struct CreateUserRequest: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.email.isEmpty {
+        if writer.emitUnpopulated || !self.email.isEmpty {
             writer.fieldKey("email")
             writer.value(self.email)
         }
-        if !self.password.isEmpty {
+        if writer.emitUnpopulated || !self.password.isEmpty {
             writer.fieldKey("password")
             writer.value(self.password)
         }
-        if !self.fullName.isEmpty {
-            writer.fieldKey("fullName")
+        if writer.emitUnpopulated || !self.fullName.isEmpty {
+            writer.fieldKey("fullName", proto: "full_name")
             writer.value(self.fullName)
         }
         writer.endObject()
@@ -206,13 +193,15 @@ public struct CreateUserRequest: ProtoMessage {
 
 /// Credentials for `Authenticate`.
 public struct AuthenticateRequest: ProtoMessage {
-    /// The account's email address; the case of its ASCII letters is ignored,
-    /// nothing else is changed (not trimmed). An address sign-up would refuse
-    /// is refused at once, as an unknown one.
+    /// The account's email address, surrounding spaces trimmed; the case of its
+    /// ASCII letters is ignored, nothing else is changed. An address sign-up
+    /// would refuse is refused at once, as an unknown one.
     public var email: String = ""
     /// The account's password, as given at sign-up; one that sign-up would
     /// refuse is refused at once. Never logged.
     public var password: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -228,22 +217,24 @@ public struct AuthenticateRequest: ProtoMessage {
         souk__users__v1__authenticate_request__init(&c)
         c.email = try arena.string(self.email, field: "souk.users.v1.AuthenticateRequest.email")
         c.password = try arena.string(self.password, field: "souk.users.v1.AuthenticateRequest.password")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__AuthenticateRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.email = try arena.string(c.email, field: "souk.users.v1.AuthenticateRequest.email")
         self.password = try arena.string(c.password, field: "souk.users.v1.AuthenticateRequest.password")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.email.isEmpty {
+        if writer.emitUnpopulated || !self.email.isEmpty {
             writer.fieldKey("email")
             writer.value(self.email)
         }
-        if !self.password.isEmpty {
+        if writer.emitUnpopulated || !self.password.isEmpty {
             writer.fieldKey("password")
             writer.value(self.password)
         }
@@ -274,15 +265,14 @@ public struct AuthenticateRequest: ProtoMessage {
 public struct AuthenticateResponse: ProtoMessage {
     /// The signed access token: an opaque string for the client. Send it as
     /// metadata `authorization: Bearer <access_token>` (HTTP header
-    /// `Authorization`). Valid until `expires_at_unix_ms`; there is no refresh
-    /// token, sign in again after expiry.
+    /// `Authorization`). There is no refresh token: sign in again after expiry.
     public var accessToken: String = ""
     /// The token type; always `Bearer`.
     public var tokenType: String = ""
-    /// When the token expires, Unix milliseconds (UTC).
-    public var expiresAtUnixMs: Int64 = 0
-    /// The id of the account the token belongs to.
-    public var userId: String = ""
+    /// How many seconds from now the token stays valid (a JSON number).
+    public var expiresIn: Int32 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -298,36 +288,32 @@ public struct AuthenticateResponse: ProtoMessage {
         souk__users__v1__authenticate_response__init(&c)
         c.access_token = try arena.string(self.accessToken, field: "souk.users.v1.AuthenticateResponse.access_token")
         c.token_type = try arena.string(self.tokenType, field: "souk.users.v1.AuthenticateResponse.token_type")
-        c.expires_at_unix_ms = self.expiresAtUnixMs
-        c.user_id = try arena.string(self.userId, field: "souk.users.v1.AuthenticateResponse.user_id")
+        c.expires_in = self.expiresIn
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__AuthenticateResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.accessToken = try arena.string(c.access_token, field: "souk.users.v1.AuthenticateResponse.access_token")
         self.tokenType = try arena.string(c.token_type, field: "souk.users.v1.AuthenticateResponse.token_type")
-        self.expiresAtUnixMs = c.expires_at_unix_ms
-        self.userId = try arena.string(c.user_id, field: "souk.users.v1.AuthenticateResponse.user_id")
+        self.expiresIn = c.expires_in
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.accessToken.isEmpty {
-            writer.fieldKey("accessToken")
+        if writer.emitUnpopulated || !self.accessToken.isEmpty {
+            writer.fieldKey("accessToken", proto: "access_token")
             writer.value(self.accessToken)
         }
-        if !self.tokenType.isEmpty {
-            writer.fieldKey("tokenType")
+        if writer.emitUnpopulated || !self.tokenType.isEmpty {
+            writer.fieldKey("tokenType", proto: "token_type")
             writer.value(self.tokenType)
         }
-        if self.expiresAtUnixMs != 0 {
-            writer.fieldKey("expiresAtUnixMs")
-            writer.value(self.expiresAtUnixMs)
-        }
-        if !self.userId.isEmpty {
-            writer.fieldKey("userId")
-            writer.value(self.userId)
+        if writer.emitUnpopulated || self.expiresIn != 0 {
+            writer.fieldKey("expiresIn", proto: "expires_in")
+            writer.value(self.expiresIn)
         }
         writer.endObject()
     }
@@ -345,14 +331,10 @@ public struct AuthenticateResponse: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "tokenType")
                     self.tokenType = try value.decodeString(at: fieldPath)
-                case "expiresAtUnixMs", "expires_at_unix_ms":
+                case "expiresIn", "expires_in":
                     if value.isNull { continue }
-                    let fieldPath = path.appending(field: "expiresAtUnixMs")
-                    self.expiresAtUnixMs = try value.decodeInt64(at: fieldPath)
-                case "userId", "user_id":
-                    if value.isNull { continue }
-                    let fieldPath = path.appending(field: "userId")
-                    self.userId = try value.decodeString(at: fieldPath)
+                    let fieldPath = path.appending(field: "expiresIn")
+                    self.expiresIn = try value.decodeInt32(at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.users.v1.AuthenticateResponse", at: path)
             }
@@ -363,6 +345,8 @@ public struct AuthenticateResponse: ProtoMessage {
 /// The request of `GetCurrentUser`. Empty: the caller is identified by the
 /// access token in the call's metadata.
 public struct GetCurrentUserRequest: ProtoMessage {
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -376,11 +360,13 @@ public struct GetCurrentUserRequest: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Users__V1__GetCurrentUserRequest {
         var c = Souk__Users__V1__GetCurrentUserRequest()
         souk__users__v1__get_current_user_request__init(&c)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__GetCurrentUserRequest>, arena: borrowing ProtoArena) throws {
         self.init()
+        self.unknownFields = arena.unknownFields(cMessage.pointee.base)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
@@ -402,10 +388,13 @@ public struct UpdateProfileRequest: ProtoMessage {
     /// The new values. Only the fields named in `update_mask` are read; the
     /// others are ignored.
     public var profile: ProfileUpdate? = nil
-    /// Which fields of `profile` to apply: at least one path; valid paths are
-    /// `full_name`. A path named twice counts once. An empty mask or an unknown
-    /// path is `INVALID_ARGUMENT`.
-    public var updateMask: FieldMask? = nil
+    /// Which fields of `profile` to apply, as proto field names: at least one
+    /// path; the valid path is `full_name` (`fullName` in JSON). A path named
+    /// twice counts once. An empty mask or an unknown path is
+    /// `INVALID_ARGUMENT`. The REST bridge fills it from the body's fields.
+    public var updateMask: Google_Protobuf_FieldMask? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -421,11 +410,13 @@ public struct UpdateProfileRequest: ProtoMessage {
         souk__users__v1__update_profile_request__init(&c)
         c.profile = try arena.message(ifPresent: self.profile)
         c.update_mask = try arena.message(ifPresent: self.updateMask)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__UpdateProfileRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.profile = try arena.message(c.profile)
         self.updateMask = try arena.message(c.update_mask)
     }
@@ -435,10 +426,16 @@ public struct UpdateProfileRequest: ProtoMessage {
         if let value = self.profile {
             writer.fieldKey("profile")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("profile")
+            writer.valueNull()
         }
         if let value = self.updateMask {
-            writer.fieldKey("updateMask")
+            writer.fieldKey("updateMask", proto: "update_mask")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("updateMask", proto: "update_mask")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -455,7 +452,7 @@ public struct UpdateProfileRequest: ProtoMessage {
                 case "updateMask", "update_mask":
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "updateMask")
-                    self.updateMask = try FieldMask(json: value, at: fieldPath)
+                    self.updateMask = try Google_Protobuf_FieldMask(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.users.v1.UpdateProfileRequest", at: path)
             }
@@ -469,6 +466,8 @@ public struct ProfileUpdate: ProtoMessage {
     /// The new full name, under the rules of `CreateUserRequest.full_name`.
     /// Mask path `full_name`.
     public var fullName: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -483,18 +482,20 @@ public struct ProfileUpdate: ProtoMessage {
         var c = Souk__Users__V1__ProfileUpdate()
         souk__users__v1__profile_update__init(&c)
         c.full_name = try arena.string(self.fullName, field: "souk.users.v1.ProfileUpdate.full_name")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__ProfileUpdate>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.fullName = try arena.string(c.full_name, field: "souk.users.v1.ProfileUpdate.full_name")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.fullName.isEmpty {
-            writer.fieldKey("fullName")
+        if writer.emitUnpopulated || !self.fullName.isEmpty {
+            writer.fieldKey("fullName", proto: "full_name")
             writer.value(self.fullName)
         }
         writer.endObject()
@@ -520,6 +521,8 @@ public struct ProfileUpdate: ProtoMessage {
 public struct GetUserRequest: ProtoMessage {
     /// The id of the account to return; must not be empty.
     public var userId: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -534,18 +537,20 @@ public struct GetUserRequest: ProtoMessage {
         var c = Souk__Users__V1__GetUserRequest()
         souk__users__v1__get_user_request__init(&c)
         c.user_id = try arena.string(self.userId, field: "souk.users.v1.GetUserRequest.user_id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__GetUserRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.userId = try arena.string(c.user_id, field: "souk.users.v1.GetUserRequest.user_id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.userId.isEmpty {
-            writer.fieldKey("userId")
+        if writer.emitUnpopulated || !self.userId.isEmpty {
+            writer.fieldKey("userId", proto: "user_id")
             writer.value(self.userId)
         }
         writer.endObject()
@@ -569,9 +574,13 @@ public struct GetUserRequest: ProtoMessage {
 
 /// The answer of the internal `GetUser`.
 public struct GetUserResponse: ProtoMessage {
-    /// The account, whatever its status; always set. Callers check
-    /// `user.status` themselves.
+    /// The account, whatever its status; always set.
     public var user: User? = nil
+    /// Whether the account may be used; never `USER_STATUS_UNSPECIFIED`.
+    /// Callers check it themselves.
+    public var status: UserStatus = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -586,12 +595,16 @@ public struct GetUserResponse: ProtoMessage {
         var c = Souk__Users__V1__GetUserResponse()
         souk__users__v1__get_user_response__init(&c)
         c.user = try arena.message(ifPresent: self.user)
+        c.status = cEnum(self.status)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Users__V1__GetUserResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.user = try arena.message(c.user)
+        self.status = swiftEnum(c.status)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
@@ -599,6 +612,13 @@ public struct GetUserResponse: ProtoMessage {
         if let value = self.user {
             writer.fieldKey("user")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("user")
+            writer.valueNull()
+        }
+        if writer.emitUnpopulated || self.status.rawValue != 0 {
+            writer.fieldKey("status")
+            writer.enumValue(self.status)
         }
         writer.endObject()
     }
@@ -612,6 +632,10 @@ public struct GetUserResponse: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "user")
                     self.user = try User(json: value, at: fieldPath)
+                case "status":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "status")
+                    self.status = try JSONRead.enumValue(value, at: fieldPath, as: UserStatus.self)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.users.v1.GetUserResponse", at: path)
             }
@@ -683,9 +707,9 @@ public enum UsersService {
 
     /// The descriptor of each rpc.
     public enum Methods {
-        /// Creates an account and returns it (status `USER_STATUS_ACTIVE`). Needs no
-        /// token. Fails with `INVALID_ARGUMENT` for an invalid field and with
-        /// `ALREADY_EXISTS` when the email is taken.
+        /// Creates an account and returns it. Needs no token. Fails with
+        /// `INVALID_ARGUMENT` for an invalid field and with `ALREADY_EXISTS` when the
+        /// email is taken (whatever the case of its letters).
         public static let createUser = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "CreateUser",
             inputType: "souk.users.v1.CreateUserRequest", outputType: "souk.users.v1.User",
@@ -704,14 +728,16 @@ public enum UsersService {
             service: "souk.users.v1.UsersService", method: "Authenticate",
             inputType: "souk.users.v1.AuthenticateRequest", outputType: "souk.users.v1.AuthenticateResponse",
             isInternal: false, isIdempotent: false)
-        /// Returns the caller's own account.
+        /// Caller: returns the caller's own account.
         public static let getCurrentUser = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "GetCurrentUser",
             inputType: "souk.users.v1.GetCurrentUserRequest", outputType: "souk.users.v1.User",
             isInternal: false, isIdempotent: true)
-        /// Updates the caller's own profile fields named by `update_mask` and
-        /// returns the updated account. Fails with `INVALID_ARGUMENT` for an empty
-        /// or unknown mask path or an invalid value.
+        /// Caller: updates the fields of the caller's own profile named by
+        /// `update_mask` and returns the account. Over HTTP the body is the
+        /// `profile` object and the mask is made from the fields present in it, so
+        /// only those change. Fails with `INVALID_ARGUMENT` for an empty mask, an
+        /// unknown path or an invalid value.
         public static let updateProfile = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "UpdateProfile",
             inputType: "souk.users.v1.UpdateProfileRequest", outputType: "souk.users.v1.User",
@@ -732,9 +758,9 @@ public enum UsersService {
 
     /// What a server implements to serve UsersService.
     public protocol Handler: RPCService {
-        /// Creates an account and returns it (status `USER_STATUS_ACTIVE`). Needs no
-        /// token. Fails with `INVALID_ARGUMENT` for an invalid field and with
-        /// `ALREADY_EXISTS` when the email is taken.
+        /// Creates an account and returns it. Needs no token. Fails with
+        /// `INVALID_ARGUMENT` for an invalid field and with `ALREADY_EXISTS` when the
+        /// email is taken (whatever the case of its letters).
         func createUser(_ request: CreateUserRequest, context: ServerContext) async throws -> User
         /// Checks an email and password and issues an access token. Needs no token.
         /// Fails with `UNAUTHENTICATED` when the email is unknown or the password is
@@ -747,11 +773,13 @@ public enum UsersService {
         /// queue take. Each attempt is counted before its password is checked; a
         /// successful sign-in clears its email's count.
         func authenticate(_ request: AuthenticateRequest, context: ServerContext) async throws -> AuthenticateResponse
-        /// Returns the caller's own account.
+        /// Caller: returns the caller's own account.
         func getCurrentUser(_ request: GetCurrentUserRequest, context: ServerContext) async throws -> User
-        /// Updates the caller's own profile fields named by `update_mask` and
-        /// returns the updated account. Fails with `INVALID_ARGUMENT` for an empty
-        /// or unknown mask path or an invalid value.
+        /// Caller: updates the fields of the caller's own profile named by
+        /// `update_mask` and returns the account. Over HTTP the body is the
+        /// `profile` object and the mask is made from the fields present in it, so
+        /// only those change. Fails with `INVALID_ARGUMENT` for an empty mask, an
+        /// unknown path or an invalid value.
         func updateProfile(_ request: UpdateProfileRequest, context: ServerContext) async throws -> User
         /// Internal: returns any account by id, whatever its status, for other Souk
         /// services (e.g. orders checks that a user exists and is active). Needs a
@@ -769,9 +797,9 @@ public enum UsersService {
             self.transport = transport
         }
 
-        /// Creates an account and returns it (status `USER_STATUS_ACTIVE`). Needs no
-        /// token. Fails with `INVALID_ARGUMENT` for an invalid field and with
-        /// `ALREADY_EXISTS` when the email is taken.
+        /// Creates an account and returns it. Needs no token. Fails with
+        /// `INVALID_ARGUMENT` for an invalid field and with `ALREADY_EXISTS` when the
+        /// email is taken (whatever the case of its letters).
         public func createUser(_ request: CreateUserRequest, options: CallOptions = .defaults) async throws -> User {
             try await transport.unary(request, method: Methods.createUser, options: options, responseType: User.self)
         }
@@ -790,14 +818,16 @@ public enum UsersService {
             try await transport.unary(request, method: Methods.authenticate, options: options, responseType: AuthenticateResponse.self)
         }
 
-        /// Returns the caller's own account.
+        /// Caller: returns the caller's own account.
         public func getCurrentUser(_ request: GetCurrentUserRequest, options: CallOptions = .defaults) async throws -> User {
             try await transport.unary(request, method: Methods.getCurrentUser, options: options, responseType: User.self)
         }
 
-        /// Updates the caller's own profile fields named by `update_mask` and
-        /// returns the updated account. Fails with `INVALID_ARGUMENT` for an empty
-        /// or unknown mask path or an invalid value.
+        /// Caller: updates the fields of the caller's own profile named by
+        /// `update_mask` and returns the account. Over HTTP the body is the
+        /// `profile` object and the mask is made from the fields present in it, so
+        /// only those change. Fails with `INVALID_ARGUMENT` for an empty mask, an
+        /// unknown path or an invalid value.
         public func updateProfile(_ request: UpdateProfileRequest, options: CallOptions = .defaults) async throws -> User {
             try await transport.unary(request, method: Methods.updateProfile, options: options, responseType: User.self)
         }

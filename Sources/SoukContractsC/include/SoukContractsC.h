@@ -5,5 +5,4 @@
 #include "souk/payments/v1/payments.pb-c.h"
 #include "souk/rpc/v1/frame.pb-c.h"
 #include "souk/rpc/v1/health.pb-c.h"
-#include "souk/type/v1/types.pb-c.h"
 #include "souk/users/v1/users.pb-c.h"

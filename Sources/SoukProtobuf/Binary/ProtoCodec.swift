@@ -56,17 +56,17 @@ extension ProtoMessage {
         }
     }
 
-    /// The proto3 canonical JSON form of the message, compact.
-    public func jsonString() -> String {
-        var writer = JSONWriter()
-        encodeJSON(to: &writer)
-        return writer.string
+    /// The proto3 JSON form of the message, compact. Throws ``ProtoJSONError`` for a value that has
+    /// no JSON form, such as a Timestamp outside years 1 to 9999.
+    public func jsonString(options: JSONEncodingOptions = JSONEncodingOptions()) throws -> String {
+        String(decoding: try jsonBytes(options: options), as: UTF8.self)
     }
 
-    /// The proto3 canonical JSON form of the message as UTF-8 bytes.
-    public func jsonBytes() -> [UInt8] {
-        var writer = JSONWriter()
+    /// The proto3 JSON form of the message as UTF-8 bytes.
+    public func jsonBytes(options: JSONEncodingOptions = JSONEncodingOptions()) throws -> [UInt8] {
+        var writer = JSONWriter(options: options)
         encodeJSON(to: &writer)
+        if let error = writer.error { throw error }
         return writer.bytes
     }
 

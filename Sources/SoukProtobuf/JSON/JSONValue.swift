@@ -14,6 +14,14 @@ public enum JSONValue: Sendable, Equatable {
   case object(JSONObject)
 }
 
+extension JSONValue {
+  /// The value of member `key` when this is an object that has it; nil otherwise.
+  public subscript(key: String) -> JSONValue? {
+    guard case .object(let object) = self else { return nil }
+    return object[key]
+  }
+}
+
 /// A JSON object's members in document order; a repeated key is a syntax error at parse time.
 public struct JSONObject: Sendable, Equatable {
   /// Key/value pairs in the order the document lists them.
@@ -33,8 +41,8 @@ public struct JSONObject: Sendable, Equatable {
     return true
   }
 
-  /// Linear on purpose: messages have few fields and the decoder walks members in order anyway.
-  subscript(key: String) -> JSONValue? {
+  /// The value of member `key`, if the object has it. Linear on purpose: messages have few fields.
+  public subscript(key: String) -> JSONValue? {
     for member in members where member.key == key { return member.value }
     return nil
   }

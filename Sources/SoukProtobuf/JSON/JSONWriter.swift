@@ -6,15 +6,31 @@ public struct JSONWriter: Sendable {
   /// The JSON written so far.
   public private(set) var bytes: [UInt8]
   var needsComma = false
+  /// How generated messages choose what to write.
+  public let options: JSONEncodingOptions
+  /// The first value that has no JSON form (a Timestamp past year 9999, a FieldMask path that cannot
+  /// be written in lowerCamelCase); the output is not valid proto3 JSON once this is set.
+  public private(set) var error: ProtoJSONError?
 
   /// Starts empty, with room for a typical small message so short encodes do not regrow.
-  public init() {
-    self.init(reservingCapacity: 256)
+  public init(options: JSONEncodingOptions = JSONEncodingOptions()) {
+    self.init(reservingCapacity: 256, options: options)
   }
 
-  init(reservingCapacity capacity: Int) {
+  init(reservingCapacity capacity: Int, options: JSONEncodingOptions = JSONEncodingOptions()) {
     bytes = []
     bytes.reserveCapacity(capacity)
+    self.options = options
+  }
+
+  /// Whether fields at their default value are written too (`options.emitUnpopulated`).
+  @inlinable
+  public var emitUnpopulated: Bool { options.emitUnpopulated }
+
+  /// Records that a value has no JSON form and writes `null` in its place; the first error is kept.
+  public mutating func fail(_ error: ProtoJSONError) {
+    if self.error == nil { self.error = error }
+    valueNull()
   }
 
   /// The bytes as UTF-8 text.
@@ -60,6 +76,12 @@ public struct JSONWriter: Sendable {
     bytes.append(0x22)
     bytes.append(0x3A)
     needsComma = false
+  }
+
+  /// Writes the key of a field whose JSON name (`unitPrice`) differs from its proto name (`unit_price`),
+  /// choosing by `options.useProtoFieldNames`.
+  public mutating func fieldKey(_ jsonName: StaticString, proto protoName: StaticString) {
+    fieldKey(options.useProtoFieldNames ? protoName : jsonName)
   }
 
   /// Writes an escaped `"name":`, for map keys and other text from users.

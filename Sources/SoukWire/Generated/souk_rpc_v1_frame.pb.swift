@@ -33,6 +33,8 @@ public struct FrameHeader: ProtoMessage {
         /// No payload. A client that sends one commits a protocol error.
         case goAway(GoAway)
     }
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -68,11 +70,13 @@ public struct FrameHeader: ProtoMessage {
             case nil:
                 break
         }
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__FrameHeader>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         switch oneofCase(c.kind_case) {
             case 1:
                 self.kind = .request(try arena.message(c.request, as: RequestHeader.self) ?? RequestHeader())
@@ -110,7 +114,7 @@ public struct FrameHeader: ProtoMessage {
                 writer.fieldKey("pong")
                 writer.message(value)
             case .goAway(let value)?:
-                writer.fieldKey("goAway")
+                writer.fieldKey("goAway", proto: "go_away")
                 writer.message(value)
             case nil:
                 break
@@ -180,6 +184,8 @@ public struct RequestHeader: ProtoMessage {
     /// may appear more than once. The access token of an end user travels as
     /// key `authorization`, text `Bearer <token>`.
     public var metadata: [MetadataEntry] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -198,11 +204,13 @@ public struct RequestHeader: ProtoMessage {
         c.timeout_ms = self.timeoutMs
         c.n_metadata = self.metadata.count
         c.metadata = try arena.repeatedMessages(self.metadata)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__RequestHeader>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.callId = c.call_id
         self.method = try arena.string(c.method, field: "souk.rpc.v1.RequestHeader.method")
         self.timeoutMs = c.timeout_ms
@@ -211,19 +219,19 @@ public struct RequestHeader: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.callId != 0 {
-            writer.fieldKey("callId")
+        if writer.emitUnpopulated || self.callId != 0 {
+            writer.fieldKey("callId", proto: "call_id")
             writer.value(self.callId)
         }
-        if !self.method.isEmpty {
+        if writer.emitUnpopulated || !self.method.isEmpty {
             writer.fieldKey("method")
             writer.value(self.method)
         }
-        if self.timeoutMs != 0 {
-            writer.fieldKey("timeoutMs")
+        if writer.emitUnpopulated || self.timeoutMs != 0 {
+            writer.fieldKey("timeoutMs", proto: "timeout_ms")
             writer.value(self.timeoutMs)
         }
-        if !self.metadata.isEmpty {
+        if writer.emitUnpopulated || !self.metadata.isEmpty {
             writer.fieldKey("metadata")
             writer.array(self.metadata) { writer, value in writer.message(value) }
         }
@@ -275,6 +283,8 @@ public struct ResponseHeader: ProtoMessage {
     /// The call's response metadata (like HTTP trailers), in order. A key may
     /// appear more than once.
     public var trailingMetadata: [MetadataEntry] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -294,11 +304,13 @@ public struct ResponseHeader: ProtoMessage {
         c.details = arena.bytes(self.details)
         c.n_trailing_metadata = self.trailingMetadata.count
         c.trailing_metadata = try arena.repeatedMessages(self.trailingMetadata)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__ResponseHeader>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.callId = c.call_id
         self.code = swiftEnum(c.code)
         self.statusMessage = try arena.string(c.status_message, field: "souk.rpc.v1.ResponseHeader.status_message")
@@ -308,24 +320,24 @@ public struct ResponseHeader: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.callId != 0 {
-            writer.fieldKey("callId")
+        if writer.emitUnpopulated || self.callId != 0 {
+            writer.fieldKey("callId", proto: "call_id")
             writer.value(self.callId)
         }
-        if self.code.rawValue != 0 {
+        if writer.emitUnpopulated || self.code.rawValue != 0 {
             writer.fieldKey("code")
             writer.enumValue(self.code)
         }
-        if !self.statusMessage.isEmpty {
-            writer.fieldKey("statusMessage")
+        if writer.emitUnpopulated || !self.statusMessage.isEmpty {
+            writer.fieldKey("statusMessage", proto: "status_message")
             writer.value(self.statusMessage)
         }
-        if !self.details.isEmpty {
+        if writer.emitUnpopulated || !self.details.isEmpty {
             writer.fieldKey("details")
             writer.value(bytes: self.details)
         }
-        if !self.trailingMetadata.isEmpty {
-            writer.fieldKey("trailingMetadata")
+        if writer.emitUnpopulated || !self.trailingMetadata.isEmpty {
+            writer.fieldKey("trailingMetadata", proto: "trailing_metadata")
             writer.array(self.trailingMetadata) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -370,6 +382,8 @@ public struct ResponseHeader: ProtoMessage {
 public struct Cancel: ProtoMessage {
     /// The id of the call to cancel.
     public var callId: UInt64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -384,18 +398,20 @@ public struct Cancel: ProtoMessage {
         var c = Souk__Rpc__V1__Cancel()
         souk__rpc__v1__cancel__init(&c)
         c.call_id = self.callId
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__Cancel>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.callId = c.call_id
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.callId != 0 {
-            writer.fieldKey("callId")
+        if writer.emitUnpopulated || self.callId != 0 {
+            writer.fieldKey("callId", proto: "call_id")
             writer.value(self.callId)
         }
         writer.endObject()
@@ -423,6 +439,8 @@ public struct Ping: ProtoMessage {
     /// An opaque value chosen by the sender, echoed in the `Pong` (e.g. a
     /// sequence number or a send time). Any value is valid.
     public var payload: UInt64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -437,17 +455,19 @@ public struct Ping: ProtoMessage {
         var c = Souk__Rpc__V1__Ping()
         souk__rpc__v1__ping__init(&c)
         c.payload = self.payload
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__Ping>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.payload = c.payload
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.payload != 0 {
+        if writer.emitUnpopulated || self.payload != 0 {
             writer.fieldKey("payload")
             writer.value(self.payload)
         }
@@ -474,6 +494,8 @@ public struct Ping: ProtoMessage {
 public struct Pong: ProtoMessage {
     /// The `payload` of the `Ping` this answers, unchanged.
     public var payload: UInt64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -488,17 +510,19 @@ public struct Pong: ProtoMessage {
         var c = Souk__Rpc__V1__Pong()
         souk__rpc__v1__pong__init(&c)
         c.payload = self.payload
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__Pong>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.payload = c.payload
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.payload != 0 {
+        if writer.emitUnpopulated || self.payload != 0 {
             writer.fieldKey("payload")
             writer.value(self.payload)
         }
@@ -540,6 +564,8 @@ public struct GoAway: ProtoMessage {
     public var code: StatusCode = .init(rawValue: 0)
     /// A human-readable, developer-facing explanation, for logs. May be empty.
     public var reason: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -556,11 +582,13 @@ public struct GoAway: ProtoMessage {
         c.last_call_id = self.lastCallId
         c.code = cEnum(self.code)
         c.reason = try arena.string(self.reason, field: "souk.rpc.v1.GoAway.reason")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__GoAway>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.lastCallId = c.last_call_id
         self.code = swiftEnum(c.code)
         self.reason = try arena.string(c.reason, field: "souk.rpc.v1.GoAway.reason")
@@ -568,15 +596,15 @@ public struct GoAway: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.lastCallId != 0 {
-            writer.fieldKey("lastCallId")
+        if writer.emitUnpopulated || self.lastCallId != 0 {
+            writer.fieldKey("lastCallId", proto: "last_call_id")
             writer.value(self.lastCallId)
         }
-        if self.code.rawValue != 0 {
+        if writer.emitUnpopulated || self.code.rawValue != 0 {
             writer.fieldKey("code")
             writer.enumValue(self.code)
         }
-        if !self.reason.isEmpty {
+        if writer.emitUnpopulated || !self.reason.isEmpty {
             writer.fieldKey("reason")
             writer.value(self.reason)
         }
@@ -624,6 +652,8 @@ public struct MetadataEntry: ProtoMessage {
         /// The value of a key ending in `-bin`: any bytes, at most 8192.
         case binary([UInt8])
     }
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -648,11 +678,13 @@ public struct MetadataEntry: ProtoMessage {
             case nil:
                 break
         }
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__MetadataEntry>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.key = try arena.string(c.key, field: "souk.rpc.v1.MetadataEntry.key")
         switch oneofCase(c.value_case) {
             case 2:
@@ -666,7 +698,7 @@ public struct MetadataEntry: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.key.isEmpty {
+        if writer.emitUnpopulated || !self.key.isEmpty {
             writer.fieldKey("key")
             writer.value(self.key)
         }
@@ -720,6 +752,8 @@ public struct Status: ProtoMessage {
     public var message: String = ""
     /// A serialized `ErrorDetails` message, or empty when there are none.
     public var details: [UInt8] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -736,11 +770,13 @@ public struct Status: ProtoMessage {
         c.code = cEnum(self.code)
         c.message = try arena.string(self.message, field: "souk.rpc.v1.Status.message")
         c.details = arena.bytes(self.details)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__Status>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.code = swiftEnum(c.code)
         self.message = try arena.string(c.message, field: "souk.rpc.v1.Status.message")
         self.details = arena.bytes(c.details)
@@ -748,15 +784,15 @@ public struct Status: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.code.rawValue != 0 {
+        if writer.emitUnpopulated || self.code.rawValue != 0 {
             writer.fieldKey("code")
             writer.enumValue(self.code)
         }
-        if !self.message.isEmpty {
+        if writer.emitUnpopulated || !self.message.isEmpty {
             writer.fieldKey("message")
             writer.value(self.message)
         }
-        if !self.details.isEmpty {
+        if writer.emitUnpopulated || !self.details.isEmpty {
             writer.fieldKey("details")
             writer.value(bytes: self.details)
         }
@@ -794,6 +830,8 @@ public struct ErrorDetails: ProtoMessage {
     /// Which request fields were invalid. Set with
     /// `STATUS_CODE_INVALID_ARGUMENT`.
     public var badRequest: BadRequest? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -808,19 +846,24 @@ public struct ErrorDetails: ProtoMessage {
         var c = Souk__Rpc__V1__ErrorDetails()
         souk__rpc__v1__error_details__init(&c)
         c.bad_request = try arena.message(ifPresent: self.badRequest)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__ErrorDetails>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.badRequest = try arena.message(c.bad_request)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
         if let value = self.badRequest {
-            writer.fieldKey("badRequest")
+            writer.fieldKey("badRequest", proto: "bad_request")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("badRequest", proto: "bad_request")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -845,6 +888,8 @@ public struct ErrorDetails: ProtoMessage {
 public struct BadRequest: ProtoMessage {
     /// One entry per invalid field; at least one.
     public var fieldViolations: [FieldViolation] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -860,18 +905,20 @@ public struct BadRequest: ProtoMessage {
         souk__rpc__v1__bad_request__init(&c)
         c.n_field_violations = self.fieldViolations.count
         c.field_violations = try arena.repeatedMessages(self.fieldViolations)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__BadRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.fieldViolations = try arena.repeatedMessages(c.field_violations, count: c.n_field_violations)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.fieldViolations.isEmpty {
-            writer.fieldKey("fieldViolations")
+        if writer.emitUnpopulated || !self.fieldViolations.isEmpty {
+            writer.fieldKey("fieldViolations", proto: "field_violations")
             writer.array(self.fieldViolations) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -902,6 +949,8 @@ public struct FieldViolation: ProtoMessage {
     /// Why the value is invalid, human-readable, in English, e.g.
     /// `must be between 1 and 1000`.
     public var description: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -917,22 +966,24 @@ public struct FieldViolation: ProtoMessage {
         souk__rpc__v1__field_violation__init(&c)
         c.field = try arena.string(self.field, field: "souk.rpc.v1.FieldViolation.field")
         c.description = try arena.string(self.description, field: "souk.rpc.v1.FieldViolation.description")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__FieldViolation>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.field = try arena.string(c.field, field: "souk.rpc.v1.FieldViolation.field")
         self.description = try arena.string(c.description, field: "souk.rpc.v1.FieldViolation.description")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.field.isEmpty {
+        if writer.emitUnpopulated || !self.field.isEmpty {
             writer.fieldKey("field")
             writer.value(self.field)
         }
-        if !self.description.isEmpty {
+        if writer.emitUnpopulated || !self.description.isEmpty {
             writer.fieldKey("description")
             writer.value(self.description)
         }

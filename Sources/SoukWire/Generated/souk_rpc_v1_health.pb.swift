@@ -11,6 +11,8 @@ public struct HealthCheckRequest: ProtoMessage {
     /// The full name of a service hosted by the server, e.g.
     /// `souk.orders.v1.OrdersService`; empty for the server as a whole.
     public var service: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -25,17 +27,19 @@ public struct HealthCheckRequest: ProtoMessage {
         var c = Souk__Rpc__V1__HealthCheckRequest()
         souk__rpc__v1__health_check_request__init(&c)
         c.service = try arena.string(self.service, field: "souk.rpc.v1.HealthCheckRequest.service")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__HealthCheckRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.service = try arena.string(c.service, field: "souk.rpc.v1.HealthCheckRequest.service")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.service.isEmpty {
+        if writer.emitUnpopulated || !self.service.isEmpty {
             writer.fieldKey("service")
             writer.value(self.service)
         }
@@ -62,6 +66,8 @@ public struct HealthCheckRequest: ProtoMessage {
 public struct HealthCheckResponse: ProtoMessage {
     /// The current status; never `SERVING_STATUS_UNSPECIFIED`.
     public var status: ServingStatus = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -76,17 +82,19 @@ public struct HealthCheckResponse: ProtoMessage {
         var c = Souk__Rpc__V1__HealthCheckResponse()
         souk__rpc__v1__health_check_response__init(&c)
         c.status = cEnum(self.status)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Rpc__V1__HealthCheckResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.status = swiftEnum(c.status)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.status.rawValue != 0 {
+        if writer.emitUnpopulated || self.status.rawValue != 0 {
             writer.fieldKey("status")
             writer.enumValue(self.status)
         }

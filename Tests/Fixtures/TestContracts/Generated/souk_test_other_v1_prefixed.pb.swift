@@ -24,6 +24,8 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
     public var innerByName: [String: Souk_Test_Other_V1_Thing.Inner] = [:]
     /// An enum of another package.
     public var importedKind: ImportedEnum = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     /// A message nested in `Thing`: Swift `Souk_Test_Other_V1_Thing.Inner`.
     public struct Inner: ProtoMessage {
@@ -31,6 +33,8 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
         public var value: Int32 = 0
         /// Any `InnerState` value.
         public var state: Souk_Test_Other_V1_Thing.InnerState = .init(rawValue: 0)
+        /// Fields this build does not know, kept from the binary form and written back with it.
+        public var unknownFields = ProtoUnknownFields()
 
         public init() {}
 
@@ -46,22 +50,24 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
             souk__test__other__v1__thing__inner__init(&c)
             c.value = self.value
             c.state = cEnum(self.state)
+            arena.attach(self.unknownFields, to: &c.base)
             return c
         }
 
         public init(cMessage: UnsafePointer<Souk__Test__Other__V1__Thing__Inner>, arena: borrowing ProtoArena) throws {
             let c = cMessage.pointee
+            self.unknownFields = arena.unknownFields(c.base)
             self.value = c.value
             self.state = swiftEnum(c.state)
         }
 
         public func encodeJSON(to writer: inout JSONWriter) {
             writer.beginObject()
-            if self.value != 0 {
+            if writer.emitUnpopulated || self.value != 0 {
                 writer.fieldKey("value")
                 writer.value(self.value)
             }
-            if self.state.rawValue != 0 {
+            if writer.emitUnpopulated || self.state.rawValue != 0 {
                 writer.fieldKey("state")
                 writer.enumValue(self.state)
             }
@@ -165,11 +171,13 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
             return entry
         }
         c.imported_kind = cEnum(self.importedKind)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__Other__V1__Thing>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.other.v1.Thing.id")
         self.kind = swiftEnum(c.kind)
         self.inner = try arena.message(c.inner)
@@ -183,32 +191,38 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }
-        if self.kind.rawValue != 0 {
+        if writer.emitUnpopulated || self.kind.rawValue != 0 {
             writer.fieldKey("kind")
             writer.enumValue(self.kind)
         }
         if let value = self.inner {
             writer.fieldKey("inner")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("inner")
+            writer.valueNull()
         }
         if let value = self.imported {
             writer.fieldKey("imported")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("imported")
+            writer.valueNull()
         }
-        if !self.inners.isEmpty {
+        if writer.emitUnpopulated || !self.inners.isEmpty {
             writer.fieldKey("inners")
             writer.array(self.inners) { writer, value in writer.message(value) }
         }
-        if !self.innerByName.isEmpty {
-            writer.fieldKey("innerByName")
+        if writer.emitUnpopulated || !self.innerByName.isEmpty {
+            writer.fieldKey("innerByName", proto: "inner_by_name")
             writer.map(self.innerByName) { writer, value in writer.message(value) }
         }
-        if self.importedKind.rawValue != 0 {
-            writer.fieldKey("importedKind")
+        if writer.emitUnpopulated || self.importedKind.rawValue != 0 {
+            writer.fieldKey("importedKind", proto: "imported_kind")
             writer.enumValue(self.importedKind)
         }
         writer.endObject()
@@ -260,6 +274,8 @@ public struct Souk_Test_Other_V1_Thing: ProtoMessage {
 public struct Souk_Test_Other_V1_GetThingRequest: ProtoMessage {
     /// Any text; bound from the URL path.
     public var id: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -274,17 +290,19 @@ public struct Souk_Test_Other_V1_GetThingRequest: ProtoMessage {
         var c = Souk__Test__Other__V1__GetThingRequest()
         souk__test__other__v1__get_thing_request__init(&c)
         c.id = try arena.string(self.id, field: "souk.test.other.v1.GetThingRequest.id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__Other__V1__GetThingRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.other.v1.GetThingRequest.id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }

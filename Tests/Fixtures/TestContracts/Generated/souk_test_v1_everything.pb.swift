@@ -5,6 +5,7 @@ import CProtobufC
 import SoukProtobuf
 import SoukRPCCore
 import TestContractsC
+import ProtobufWellKnownTypesC
 
 /// Every scalar type, singular. Each field's default is the type's zero value
 /// (0, false, empty string, empty bytes).
@@ -39,6 +40,8 @@ public struct ScalarValues: ProtoMessage {
     public var stringValue: String = ""
     /// Any bytes, including zero bytes (0x00).
     public var bytesValue: [UInt8] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -67,11 +70,13 @@ public struct ScalarValues: ProtoMessage {
         c.bool_value = self.boolValue ? 1 : 0
         c.string_value = try arena.string(self.stringValue, field: "souk.test.v1.ScalarValues.string_value")
         c.bytes_value = arena.bytes(self.bytesValue)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__ScalarValues>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.doubleValue = c.double_value
         self.floatValue = c.float_value
         self.int32Value = c.int32_value
@@ -91,64 +96,64 @@ public struct ScalarValues: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.doubleValue != 0 {
-            writer.fieldKey("doubleValue")
+        if writer.emitUnpopulated || self.doubleValue != 0 {
+            writer.fieldKey("doubleValue", proto: "double_value")
             writer.value(self.doubleValue)
         }
-        if self.floatValue != 0 {
-            writer.fieldKey("floatValue")
+        if writer.emitUnpopulated || self.floatValue != 0 {
+            writer.fieldKey("floatValue", proto: "float_value")
             writer.value(self.floatValue)
         }
-        if self.int32Value != 0 {
-            writer.fieldKey("int32Value")
+        if writer.emitUnpopulated || self.int32Value != 0 {
+            writer.fieldKey("int32Value", proto: "int32_value")
             writer.value(self.int32Value)
         }
-        if self.int64Value != 0 {
-            writer.fieldKey("int64Value")
+        if writer.emitUnpopulated || self.int64Value != 0 {
+            writer.fieldKey("int64Value", proto: "int64_value")
             writer.value(self.int64Value)
         }
-        if self.uint32Value != 0 {
-            writer.fieldKey("uint32Value")
+        if writer.emitUnpopulated || self.uint32Value != 0 {
+            writer.fieldKey("uint32Value", proto: "uint32_value")
             writer.value(self.uint32Value)
         }
-        if self.uint64Value != 0 {
-            writer.fieldKey("uint64Value")
+        if writer.emitUnpopulated || self.uint64Value != 0 {
+            writer.fieldKey("uint64Value", proto: "uint64_value")
             writer.value(self.uint64Value)
         }
-        if self.sint32Value != 0 {
-            writer.fieldKey("sint32Value")
+        if writer.emitUnpopulated || self.sint32Value != 0 {
+            writer.fieldKey("sint32Value", proto: "sint32_value")
             writer.value(self.sint32Value)
         }
-        if self.sint64Value != 0 {
-            writer.fieldKey("sint64Value")
+        if writer.emitUnpopulated || self.sint64Value != 0 {
+            writer.fieldKey("sint64Value", proto: "sint64_value")
             writer.value(self.sint64Value)
         }
-        if self.fixed32Value != 0 {
-            writer.fieldKey("fixed32Value")
+        if writer.emitUnpopulated || self.fixed32Value != 0 {
+            writer.fieldKey("fixed32Value", proto: "fixed32_value")
             writer.value(self.fixed32Value)
         }
-        if self.fixed64Value != 0 {
-            writer.fieldKey("fixed64Value")
+        if writer.emitUnpopulated || self.fixed64Value != 0 {
+            writer.fieldKey("fixed64Value", proto: "fixed64_value")
             writer.value(self.fixed64Value)
         }
-        if self.sfixed32Value != 0 {
-            writer.fieldKey("sfixed32Value")
+        if writer.emitUnpopulated || self.sfixed32Value != 0 {
+            writer.fieldKey("sfixed32Value", proto: "sfixed32_value")
             writer.value(self.sfixed32Value)
         }
-        if self.sfixed64Value != 0 {
-            writer.fieldKey("sfixed64Value")
+        if writer.emitUnpopulated || self.sfixed64Value != 0 {
+            writer.fieldKey("sfixed64Value", proto: "sfixed64_value")
             writer.value(self.sfixed64Value)
         }
-        if self.boolValue {
-            writer.fieldKey("boolValue")
+        if writer.emitUnpopulated || self.boolValue {
+            writer.fieldKey("boolValue", proto: "bool_value")
             writer.value(self.boolValue)
         }
-        if !self.stringValue.isEmpty {
-            writer.fieldKey("stringValue")
+        if writer.emitUnpopulated || !self.stringValue.isEmpty {
+            writer.fieldKey("stringValue", proto: "string_value")
             writer.value(self.stringValue)
         }
-        if !self.bytesValue.isEmpty {
-            writer.fieldKey("bytesValue")
+        if writer.emitUnpopulated || !self.bytesValue.isEmpty {
+            writer.fieldKey("bytesValue", proto: "bytes_value")
             writer.value(bytes: self.bytesValue)
         }
         writer.endObject()
@@ -268,6 +273,8 @@ public struct RepeatedScalarValues: ProtoMessage {
     public var unpackedInt32Values: [Int32] = []
     /// Repeated enum of another file.
     public var importedEnumValues: [ImportedEnum] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -319,11 +326,13 @@ public struct RepeatedScalarValues: ProtoMessage {
         c.unpacked_int32_values = arena.repeated(self.unpackedInt32Values)
         c.n_imported_enum_values = self.importedEnumValues.count
         c.imported_enum_values = arena.repeatedEnums(self.importedEnumValues)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__RepeatedScalarValues>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.doubleValues = arena.repeated(c.double_values, count: c.n_double_values)
         self.floatValues = arena.repeated(c.float_values, count: c.n_float_values)
         self.int32Values = arena.repeated(c.int32_values, count: c.n_int32_values)
@@ -347,80 +356,80 @@ public struct RepeatedScalarValues: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.doubleValues.isEmpty {
-            writer.fieldKey("doubleValues")
+        if writer.emitUnpopulated || !self.doubleValues.isEmpty {
+            writer.fieldKey("doubleValues", proto: "double_values")
             writer.array(self.doubleValues) { writer, value in writer.value(value) }
         }
-        if !self.floatValues.isEmpty {
-            writer.fieldKey("floatValues")
+        if writer.emitUnpopulated || !self.floatValues.isEmpty {
+            writer.fieldKey("floatValues", proto: "float_values")
             writer.array(self.floatValues) { writer, value in writer.value(value) }
         }
-        if !self.int32Values.isEmpty {
-            writer.fieldKey("int32Values")
+        if writer.emitUnpopulated || !self.int32Values.isEmpty {
+            writer.fieldKey("int32Values", proto: "int32_values")
             writer.array(self.int32Values) { writer, value in writer.value(value) }
         }
-        if !self.int64Values.isEmpty {
-            writer.fieldKey("int64Values")
+        if writer.emitUnpopulated || !self.int64Values.isEmpty {
+            writer.fieldKey("int64Values", proto: "int64_values")
             writer.array(self.int64Values) { writer, value in writer.value(value) }
         }
-        if !self.uint32Values.isEmpty {
-            writer.fieldKey("uint32Values")
+        if writer.emitUnpopulated || !self.uint32Values.isEmpty {
+            writer.fieldKey("uint32Values", proto: "uint32_values")
             writer.array(self.uint32Values) { writer, value in writer.value(value) }
         }
-        if !self.uint64Values.isEmpty {
-            writer.fieldKey("uint64Values")
+        if writer.emitUnpopulated || !self.uint64Values.isEmpty {
+            writer.fieldKey("uint64Values", proto: "uint64_values")
             writer.array(self.uint64Values) { writer, value in writer.value(value) }
         }
-        if !self.sint32Values.isEmpty {
-            writer.fieldKey("sint32Values")
+        if writer.emitUnpopulated || !self.sint32Values.isEmpty {
+            writer.fieldKey("sint32Values", proto: "sint32_values")
             writer.array(self.sint32Values) { writer, value in writer.value(value) }
         }
-        if !self.sint64Values.isEmpty {
-            writer.fieldKey("sint64Values")
+        if writer.emitUnpopulated || !self.sint64Values.isEmpty {
+            writer.fieldKey("sint64Values", proto: "sint64_values")
             writer.array(self.sint64Values) { writer, value in writer.value(value) }
         }
-        if !self.fixed32Values.isEmpty {
-            writer.fieldKey("fixed32Values")
+        if writer.emitUnpopulated || !self.fixed32Values.isEmpty {
+            writer.fieldKey("fixed32Values", proto: "fixed32_values")
             writer.array(self.fixed32Values) { writer, value in writer.value(value) }
         }
-        if !self.fixed64Values.isEmpty {
-            writer.fieldKey("fixed64Values")
+        if writer.emitUnpopulated || !self.fixed64Values.isEmpty {
+            writer.fieldKey("fixed64Values", proto: "fixed64_values")
             writer.array(self.fixed64Values) { writer, value in writer.value(value) }
         }
-        if !self.sfixed32Values.isEmpty {
-            writer.fieldKey("sfixed32Values")
+        if writer.emitUnpopulated || !self.sfixed32Values.isEmpty {
+            writer.fieldKey("sfixed32Values", proto: "sfixed32_values")
             writer.array(self.sfixed32Values) { writer, value in writer.value(value) }
         }
-        if !self.sfixed64Values.isEmpty {
-            writer.fieldKey("sfixed64Values")
+        if writer.emitUnpopulated || !self.sfixed64Values.isEmpty {
+            writer.fieldKey("sfixed64Values", proto: "sfixed64_values")
             writer.array(self.sfixed64Values) { writer, value in writer.value(value) }
         }
-        if !self.boolValues.isEmpty {
-            writer.fieldKey("boolValues")
+        if writer.emitUnpopulated || !self.boolValues.isEmpty {
+            writer.fieldKey("boolValues", proto: "bool_values")
             writer.array(self.boolValues) { writer, value in writer.value(value) }
         }
-        if !self.stringValues.isEmpty {
-            writer.fieldKey("stringValues")
+        if writer.emitUnpopulated || !self.stringValues.isEmpty {
+            writer.fieldKey("stringValues", proto: "string_values")
             writer.array(self.stringValues) { writer, value in writer.value(value) }
         }
-        if !self.bytesValues.isEmpty {
-            writer.fieldKey("bytesValues")
+        if writer.emitUnpopulated || !self.bytesValues.isEmpty {
+            writer.fieldKey("bytesValues", proto: "bytes_values")
             writer.array(self.bytesValues) { writer, value in writer.value(bytes: value) }
         }
-        if !self.enumValues.isEmpty {
-            writer.fieldKey("enumValues")
+        if writer.emitUnpopulated || !self.enumValues.isEmpty {
+            writer.fieldKey("enumValues", proto: "enum_values")
             writer.array(self.enumValues) { writer, value in writer.enumValue(value) }
         }
-        if !self.messageValues.isEmpty {
-            writer.fieldKey("messageValues")
+        if writer.emitUnpopulated || !self.messageValues.isEmpty {
+            writer.fieldKey("messageValues", proto: "message_values")
             writer.array(self.messageValues) { writer, value in writer.message(value) }
         }
-        if !self.unpackedInt32Values.isEmpty {
-            writer.fieldKey("unpackedInt32Values")
+        if writer.emitUnpopulated || !self.unpackedInt32Values.isEmpty {
+            writer.fieldKey("unpackedInt32Values", proto: "unpacked_int32_values")
             writer.array(self.unpackedInt32Values) { writer, value in writer.value(value) }
         }
-        if !self.importedEnumValues.isEmpty {
-            writer.fieldKey("importedEnumValues")
+        if writer.emitUnpopulated || !self.importedEnumValues.isEmpty {
+            writer.fieldKey("importedEnumValues", proto: "imported_enum_values")
             writer.array(self.importedEnumValues) { writer, value in writer.enumValue(value) }
         }
         writer.endObject()
@@ -522,6 +531,8 @@ public struct Nesting: ProtoMessage {
     public var directLevel2: Nesting.Level1.Level2? = nil
     /// A two-levels-deep enum referenced from outside its parent.
     public var directLevel2Enum: Nesting.Level1.Level2.Level2Enum = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     /// A message nested one level: Swift `Nesting.Level1`.
     public struct Level1: ProtoMessage {
@@ -531,6 +542,8 @@ public struct Nesting: ProtoMessage {
         public var level2List: [Nesting.Level1.Level2] = []
         /// Any `Level1Enum` value.
         public var level1Enum: Nesting.Level1.Level1Enum = .init(rawValue: 0)
+        /// Fields this build does not know, kept from the binary form and written back with it.
+        public var unknownFields = ProtoUnknownFields()
 
         /// A message nested two levels: Swift `Nesting.Level1.Level2`.
         public struct Level2: ProtoMessage {
@@ -538,6 +551,8 @@ public struct Nesting: ProtoMessage {
             public var text: String = ""
             /// Any `Level2Enum` value.
             public var level2Enum: Nesting.Level1.Level2.Level2Enum = .init(rawValue: 0)
+            /// Fields this build does not know, kept from the binary form and written back with it.
+            public var unknownFields = ProtoUnknownFields()
 
             /// An enum nested two levels: Swift `Nesting.Level1.Level2.Level2Enum`.
             public enum Level2Enum: ProtoEnum {
@@ -597,23 +612,25 @@ public struct Nesting: ProtoMessage {
                 souk__test__v1__nesting__level1__level2__init(&c)
                 c.text = try arena.string(self.text, field: "souk.test.v1.Nesting.Level1.Level2.text")
                 c.level2_enum = cEnum(self.level2Enum)
+                arena.attach(self.unknownFields, to: &c.base)
                 return c
             }
 
             public init(cMessage: UnsafePointer<Souk__Test__V1__Nesting__Level1__Level2>, arena: borrowing ProtoArena) throws {
                 let c = cMessage.pointee
+                self.unknownFields = arena.unknownFields(c.base)
                 self.text = try arena.string(c.text, field: "souk.test.v1.Nesting.Level1.Level2.text")
                 self.level2Enum = swiftEnum(c.level2_enum)
             }
 
             public func encodeJSON(to writer: inout JSONWriter) {
                 writer.beginObject()
-                if !self.text.isEmpty {
+                if writer.emitUnpopulated || !self.text.isEmpty {
                     writer.fieldKey("text")
                     writer.value(self.text)
                 }
-                if self.level2Enum.rawValue != 0 {
-                    writer.fieldKey("level2Enum")
+                if writer.emitUnpopulated || self.level2Enum.rawValue != 0 {
+                    writer.fieldKey("level2Enum", proto: "level2_enum")
                     writer.enumValue(self.level2Enum)
                 }
                 writer.endObject()
@@ -699,11 +716,13 @@ public struct Nesting: ProtoMessage {
             c.n_level2_list = self.level2List.count
             c.level2_list = try arena.repeatedMessages(self.level2List)
             c.level1_enum = cEnum(self.level1Enum)
+            arena.attach(self.unknownFields, to: &c.base)
             return c
         }
 
         public init(cMessage: UnsafePointer<Souk__Test__V1__Nesting__Level1>, arena: borrowing ProtoArena) throws {
             let c = cMessage.pointee
+            self.unknownFields = arena.unknownFields(c.base)
             self.level2 = try arena.message(c.level2)
             self.level2List = try arena.repeatedMessages(c.level2_list, count: c.n_level2_list)
             self.level1Enum = swiftEnum(c.level1_enum)
@@ -714,13 +733,16 @@ public struct Nesting: ProtoMessage {
             if let value = self.level2 {
                 writer.fieldKey("level2")
                 writer.message(value)
+            } else if writer.emitUnpopulated {
+                writer.fieldKey("level2")
+                writer.valueNull()
             }
-            if !self.level2List.isEmpty {
-                writer.fieldKey("level2List")
+            if writer.emitUnpopulated || !self.level2List.isEmpty {
+                writer.fieldKey("level2List", proto: "level2_list")
                 writer.array(self.level2List) { writer, value in writer.message(value) }
             }
-            if self.level1Enum.rawValue != 0 {
-                writer.fieldKey("level1Enum")
+            if writer.emitUnpopulated || self.level1Enum.rawValue != 0 {
+                writer.fieldKey("level1Enum", proto: "level1_enum")
                 writer.enumValue(self.level1Enum)
             }
             writer.endObject()
@@ -765,11 +787,13 @@ public struct Nesting: ProtoMessage {
         c.level1 = try arena.message(ifPresent: self.level1)
         c.direct_level2 = try arena.message(ifPresent: self.directLevel2)
         c.direct_level2_enum = cEnum(self.directLevel2Enum)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__Nesting>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.level1 = try arena.message(c.level1)
         self.directLevel2 = try arena.message(c.direct_level2)
         self.directLevel2Enum = swiftEnum(c.direct_level2_enum)
@@ -780,13 +804,19 @@ public struct Nesting: ProtoMessage {
         if let value = self.level1 {
             writer.fieldKey("level1")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("level1")
+            writer.valueNull()
         }
         if let value = self.directLevel2 {
-            writer.fieldKey("directLevel2")
+            writer.fieldKey("directLevel2", proto: "direct_level2")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("directLevel2", proto: "direct_level2")
+            writer.valueNull()
         }
-        if self.directLevel2Enum.rawValue != 0 {
-            writer.fieldKey("directLevel2Enum")
+        if writer.emitUnpopulated || self.directLevel2Enum.rawValue != 0 {
+            writer.fieldKey("directLevel2Enum", proto: "direct_level2_enum")
             writer.enumValue(self.directLevel2Enum)
         }
         writer.endObject()
@@ -871,6 +901,8 @@ public struct OneofValues: ProtoMessage {
         /// An enum of another file.
         case otherImportedEnum(ImportedEnum)
     }
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -948,11 +980,13 @@ public struct OneofValues: ProtoMessage {
             case nil:
                 break
         }
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__OneofValues>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.before = try arena.string(c.before, field: "souk.test.v1.OneofValues.before")
         self.between = c.between
         switch oneofCase(c.choice_case) {
@@ -1003,72 +1037,72 @@ public struct OneofValues: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.before.isEmpty {
+        if writer.emitUnpopulated || !self.before.isEmpty {
             writer.fieldKey("before")
             writer.value(self.before)
         }
-        if self.between != 0 {
+        if writer.emitUnpopulated || self.between != 0 {
             writer.fieldKey("between")
             writer.value(self.between)
         }
         switch self.choice {
             case .choiceInt32(let value)?:
-                writer.fieldKey("choiceInt32")
+                writer.fieldKey("choiceInt32", proto: "choice_int32")
                 writer.value(value)
             case .choiceInt64(let value)?:
-                writer.fieldKey("choiceInt64")
+                writer.fieldKey("choiceInt64", proto: "choice_int64")
                 writer.value(value)
             case .choiceUint64(let value)?:
-                writer.fieldKey("choiceUint64")
+                writer.fieldKey("choiceUint64", proto: "choice_uint64")
                 writer.value(value)
             case .choiceDouble(let value)?:
-                writer.fieldKey("choiceDouble")
+                writer.fieldKey("choiceDouble", proto: "choice_double")
                 writer.value(value)
             case .choiceBool(let value)?:
-                writer.fieldKey("choiceBool")
+                writer.fieldKey("choiceBool", proto: "choice_bool")
                 writer.value(value)
             case .choiceString(let value)?:
-                writer.fieldKey("choiceString")
+                writer.fieldKey("choiceString", proto: "choice_string")
                 writer.value(value)
             case .choiceBytes(let value)?:
-                writer.fieldKey("choiceBytes")
+                writer.fieldKey("choiceBytes", proto: "choice_bytes")
                 writer.value(bytes: value)
             case .choiceEnum(let value)?:
-                writer.fieldKey("choiceEnum")
+                writer.fieldKey("choiceEnum", proto: "choice_enum")
                 writer.enumValue(value)
             case .choiceMessage(let value)?:
-                writer.fieldKey("choiceMessage")
+                writer.fieldKey("choiceMessage", proto: "choice_message")
                 writer.message(value)
             case .choiceNested(let value)?:
-                writer.fieldKey("choiceNested")
+                writer.fieldKey("choiceNested", proto: "choice_nested")
                 writer.message(value)
             case .choiceImported(let value)?:
-                writer.fieldKey("choiceImported")
+                writer.fieldKey("choiceImported", proto: "choice_imported")
                 writer.message(value)
             case .choiceThing(let value)?:
-                writer.fieldKey("choiceThing")
+                writer.fieldKey("choiceThing", proto: "choice_thing")
                 writer.message(value)
             case .choiceEmpty(let value)?:
-                writer.fieldKey("choiceEmpty")
+                writer.fieldKey("choiceEmpty", proto: "choice_empty")
                 writer.message(value)
             case nil:
                 break
         }
         switch self.otherChoice {
             case .otherSint32(let value)?:
-                writer.fieldKey("otherSint32")
+                writer.fieldKey("otherSint32", proto: "other_sint32")
                 writer.value(value)
             case .otherFixed64(let value)?:
-                writer.fieldKey("otherFixed64")
+                writer.fieldKey("otherFixed64", proto: "other_fixed64")
                 writer.value(value)
             case .otherFloat(let value)?:
-                writer.fieldKey("otherFloat")
+                writer.fieldKey("otherFloat", proto: "other_float")
                 writer.value(value)
             case .otherSfixed32(let value)?:
-                writer.fieldKey("otherSfixed32")
+                writer.fieldKey("otherSfixed32", proto: "other_sfixed32")
                 writer.value(value)
             case .otherImportedEnum(let value)?:
-                writer.fieldKey("otherImportedEnum")
+                writer.fieldKey("otherImportedEnum", proto: "other_imported_enum")
                 writer.enumValue(value)
             case nil:
                 break
@@ -1237,6 +1271,8 @@ public struct MapValues: ProtoMessage {
     public var boolToEnum: [Bool: SignedEnum] = [:]
     /// int32 key → nested message.
     public var int32ToNested: [Int32: Nesting.Level1] = [:]
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -1442,11 +1478,13 @@ public struct MapValues: ProtoMessage {
             entry.value = try arena.message(value)
             return entry
         }
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__MapValues>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.stringToInt32 = try arena.map(c.string_to_int32, count: c.n_string_to_int32) { (arena: borrowing ProtoArena, entry) in
             (try arena.string(entry.pointee.key, field: "souk.test.v1.MapValues.string_to_int32.key"), entry.pointee.value)
         }
@@ -1523,100 +1561,100 @@ public struct MapValues: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.stringToInt32.isEmpty {
-            writer.fieldKey("stringToInt32")
+        if writer.emitUnpopulated || !self.stringToInt32.isEmpty {
+            writer.fieldKey("stringToInt32", proto: "string_to_int32")
             writer.map(self.stringToInt32) { writer, value in writer.value(value) }
         }
-        if !self.stringToInt64.isEmpty {
-            writer.fieldKey("stringToInt64")
+        if writer.emitUnpopulated || !self.stringToInt64.isEmpty {
+            writer.fieldKey("stringToInt64", proto: "string_to_int64")
             writer.map(self.stringToInt64) { writer, value in writer.value(value) }
         }
-        if !self.stringToUint64.isEmpty {
-            writer.fieldKey("stringToUint64")
+        if writer.emitUnpopulated || !self.stringToUint64.isEmpty {
+            writer.fieldKey("stringToUint64", proto: "string_to_uint64")
             writer.map(self.stringToUint64) { writer, value in writer.value(value) }
         }
-        if !self.stringToDouble.isEmpty {
-            writer.fieldKey("stringToDouble")
+        if writer.emitUnpopulated || !self.stringToDouble.isEmpty {
+            writer.fieldKey("stringToDouble", proto: "string_to_double")
             writer.map(self.stringToDouble) { writer, value in writer.value(value) }
         }
-        if !self.stringToBool.isEmpty {
-            writer.fieldKey("stringToBool")
+        if writer.emitUnpopulated || !self.stringToBool.isEmpty {
+            writer.fieldKey("stringToBool", proto: "string_to_bool")
             writer.map(self.stringToBool) { writer, value in writer.value(value) }
         }
-        if !self.stringToString.isEmpty {
-            writer.fieldKey("stringToString")
+        if writer.emitUnpopulated || !self.stringToString.isEmpty {
+            writer.fieldKey("stringToString", proto: "string_to_string")
             writer.map(self.stringToString) { writer, value in writer.value(value) }
         }
-        if !self.stringToBytes.isEmpty {
-            writer.fieldKey("stringToBytes")
+        if writer.emitUnpopulated || !self.stringToBytes.isEmpty {
+            writer.fieldKey("stringToBytes", proto: "string_to_bytes")
             writer.map(self.stringToBytes) { writer, value in writer.value(bytes: value) }
         }
-        if !self.stringToEnum.isEmpty {
-            writer.fieldKey("stringToEnum")
+        if writer.emitUnpopulated || !self.stringToEnum.isEmpty {
+            writer.fieldKey("stringToEnum", proto: "string_to_enum")
             writer.map(self.stringToEnum) { writer, value in writer.enumValue(value) }
         }
-        if !self.stringToMessage.isEmpty {
-            writer.fieldKey("stringToMessage")
+        if writer.emitUnpopulated || !self.stringToMessage.isEmpty {
+            writer.fieldKey("stringToMessage", proto: "string_to_message")
             writer.map(self.stringToMessage) { writer, value in writer.message(value) }
         }
-        if !self.stringToImported.isEmpty {
-            writer.fieldKey("stringToImported")
+        if writer.emitUnpopulated || !self.stringToImported.isEmpty {
+            writer.fieldKey("stringToImported", proto: "string_to_imported")
             writer.map(self.stringToImported) { writer, value in writer.message(value) }
         }
-        if !self.stringToImportedEnum.isEmpty {
-            writer.fieldKey("stringToImportedEnum")
+        if writer.emitUnpopulated || !self.stringToImportedEnum.isEmpty {
+            writer.fieldKey("stringToImportedEnum", proto: "string_to_imported_enum")
             writer.map(self.stringToImportedEnum) { writer, value in writer.enumValue(value) }
         }
-        if !self.int32ToString.isEmpty {
-            writer.fieldKey("int32ToString")
+        if writer.emitUnpopulated || !self.int32ToString.isEmpty {
+            writer.fieldKey("int32ToString", proto: "int32_to_string")
             writer.map(self.int32ToString) { writer, value in writer.value(value) }
         }
-        if !self.int64ToString.isEmpty {
-            writer.fieldKey("int64ToString")
+        if writer.emitUnpopulated || !self.int64ToString.isEmpty {
+            writer.fieldKey("int64ToString", proto: "int64_to_string")
             writer.map(self.int64ToString) { writer, value in writer.value(value) }
         }
-        if !self.uint32ToUint32.isEmpty {
-            writer.fieldKey("uint32ToUint32")
+        if writer.emitUnpopulated || !self.uint32ToUint32.isEmpty {
+            writer.fieldKey("uint32ToUint32", proto: "uint32_to_uint32")
             writer.map(self.uint32ToUint32) { writer, value in writer.value(value) }
         }
-        if !self.uint64ToString.isEmpty {
-            writer.fieldKey("uint64ToString")
+        if writer.emitUnpopulated || !self.uint64ToString.isEmpty {
+            writer.fieldKey("uint64ToString", proto: "uint64_to_string")
             writer.map(self.uint64ToString) { writer, value in writer.value(value) }
         }
-        if !self.sint32ToFloat.isEmpty {
-            writer.fieldKey("sint32ToFloat")
+        if writer.emitUnpopulated || !self.sint32ToFloat.isEmpty {
+            writer.fieldKey("sint32ToFloat", proto: "sint32_to_float")
             writer.map(self.sint32ToFloat) { writer, value in writer.value(value) }
         }
-        if !self.sint64ToSint64.isEmpty {
-            writer.fieldKey("sint64ToSint64")
+        if writer.emitUnpopulated || !self.sint64ToSint64.isEmpty {
+            writer.fieldKey("sint64ToSint64", proto: "sint64_to_sint64")
             writer.map(self.sint64ToSint64) { writer, value in writer.value(value) }
         }
-        if !self.fixed32ToFixed32.isEmpty {
-            writer.fieldKey("fixed32ToFixed32")
+        if writer.emitUnpopulated || !self.fixed32ToFixed32.isEmpty {
+            writer.fieldKey("fixed32ToFixed32", proto: "fixed32_to_fixed32")
             writer.map(self.fixed32ToFixed32) { writer, value in writer.value(value) }
         }
-        if !self.fixed64ToBytes.isEmpty {
-            writer.fieldKey("fixed64ToBytes")
+        if writer.emitUnpopulated || !self.fixed64ToBytes.isEmpty {
+            writer.fieldKey("fixed64ToBytes", proto: "fixed64_to_bytes")
             writer.map(self.fixed64ToBytes) { writer, value in writer.value(bytes: value) }
         }
-        if !self.sfixed32ToSfixed32.isEmpty {
-            writer.fieldKey("sfixed32ToSfixed32")
+        if writer.emitUnpopulated || !self.sfixed32ToSfixed32.isEmpty {
+            writer.fieldKey("sfixed32ToSfixed32", proto: "sfixed32_to_sfixed32")
             writer.map(self.sfixed32ToSfixed32) { writer, value in writer.value(value) }
         }
-        if !self.sfixed64ToMessage.isEmpty {
-            writer.fieldKey("sfixed64ToMessage")
+        if writer.emitUnpopulated || !self.sfixed64ToMessage.isEmpty {
+            writer.fieldKey("sfixed64ToMessage", proto: "sfixed64_to_message")
             writer.map(self.sfixed64ToMessage) { writer, value in writer.message(value) }
         }
-        if !self.boolToString.isEmpty {
-            writer.fieldKey("boolToString")
+        if writer.emitUnpopulated || !self.boolToString.isEmpty {
+            writer.fieldKey("boolToString", proto: "bool_to_string")
             writer.map(self.boolToString) { writer, value in writer.value(value) }
         }
-        if !self.boolToEnum.isEmpty {
-            writer.fieldKey("boolToEnum")
+        if writer.emitUnpopulated || !self.boolToEnum.isEmpty {
+            writer.fieldKey("boolToEnum", proto: "bool_to_enum")
             writer.map(self.boolToEnum) { writer, value in writer.enumValue(value) }
         }
-        if !self.int32ToNested.isEmpty {
-            writer.fieldKey("int32ToNested")
+        if writer.emitUnpopulated || !self.int32ToNested.isEmpty {
+            writer.fieldKey("int32ToNested", proto: "int32_to_nested")
             writer.map(self.int32ToNested) { writer, value in writer.message(value) }
         }
         writer.endObject()
@@ -1838,6 +1876,8 @@ public struct NameMangling: ProtoMessage {
     public var description: String = ""
     /// Swift `hashValue` (collides with Hashable).
     public var hashValue: Int64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -1879,11 +1919,13 @@ public struct NameMangling: ProtoMessage {
         c.`throws` = self.`throws` ? 1 : 0
         c.description = try arena.string(self.description, field: "souk.test.v1.NameMangling.description")
         c.hash_value = self.hashValue
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__NameMangling>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.snakeCaseName = try arena.string(c.snake_case_name, field: "souk.test.v1.NameMangling.snake_case_name")
         self.name2 = try arena.string(c.name_2, field: "souk.test.v1.NameMangling.name_2")
         self.xYZ = try arena.string(c.x_y_z, field: "souk.test.v1.NameMangling.x_y_z")
@@ -1916,116 +1958,116 @@ public struct NameMangling: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.snakeCaseName.isEmpty {
-            writer.fieldKey("snakeCaseName")
+        if writer.emitUnpopulated || !self.snakeCaseName.isEmpty {
+            writer.fieldKey("snakeCaseName", proto: "snake_case_name")
             writer.value(self.snakeCaseName)
         }
-        if !self.name2.isEmpty {
-            writer.fieldKey("name2")
+        if writer.emitUnpopulated || !self.name2.isEmpty {
+            writer.fieldKey("name2", proto: "name_2")
             writer.value(self.name2)
         }
-        if !self.xYZ.isEmpty {
-            writer.fieldKey("xYZ")
+        if writer.emitUnpopulated || !self.xYZ.isEmpty {
+            writer.fieldKey("xYZ", proto: "x_y_z")
             writer.value(self.xYZ)
         }
-        if !self.ipv4Address.isEmpty {
-            writer.fieldKey("ipv4Address")
+        if writer.emitUnpopulated || !self.ipv4Address.isEmpty {
+            writer.fieldKey("ipv4Address", proto: "ipv4_address")
             writer.value(self.ipv4Address)
         }
-        if !self.httpUrlValue.isEmpty {
-            writer.fieldKey("httpUrlValue")
+        if writer.emitUnpopulated || !self.httpUrlValue.isEmpty {
+            writer.fieldKey("httpUrlValue", proto: "http_url_value")
             writer.value(self.httpUrlValue)
         }
-        if !self.`default`.isEmpty {
+        if writer.emitUnpopulated || !self.`default`.isEmpty {
             writer.fieldKey("default")
             writer.value(self.`default`)
         }
-        if !self.type.isEmpty {
+        if writer.emitUnpopulated || !self.type.isEmpty {
             writer.fieldKey("type")
             writer.value(self.type)
         }
-        if !self.`protocol`.isEmpty {
+        if writer.emitUnpopulated || !self.`protocol`.isEmpty {
             writer.fieldKey("protocol")
             writer.value(self.`protocol`)
         }
-        if !self.`class`.isEmpty {
+        if writer.emitUnpopulated || !self.`class`.isEmpty {
             writer.fieldKey("class")
             writer.value(self.`class`)
         }
-        if !self.`self`.isEmpty {
+        if writer.emitUnpopulated || !self.`self`.isEmpty {
             writer.fieldKey("self")
             writer.value(self.`self`)
         }
-        if self.`func` != 0 {
+        if writer.emitUnpopulated || self.`func` != 0 {
             writer.fieldKey("func")
             writer.value(self.`func`)
         }
-        if self.`init` != 0 {
+        if writer.emitUnpopulated || self.`init` != 0 {
             writer.fieldKey("init")
             writer.value(self.`init`)
         }
-        if self.`var` != 0 {
+        if writer.emitUnpopulated || self.`var` != 0 {
             writer.fieldKey("var")
             writer.value(self.`var`)
         }
-        if self.`let` != 0 {
+        if writer.emitUnpopulated || self.`let` != 0 {
             writer.fieldKey("let")
             writer.value(self.`let`)
         }
-        if self.`in` != 0 {
+        if writer.emitUnpopulated || self.`in` != 0 {
             writer.fieldKey("in")
             writer.value(self.`in`)
         }
-        if self.`is` {
+        if writer.emitUnpopulated || self.`is` {
             writer.fieldKey("is")
             writer.value(self.`is`)
         }
-        if self.`return` != 0 {
+        if writer.emitUnpopulated || self.`return` != 0 {
             writer.fieldKey("return")
             writer.value(self.`return`)
         }
-        if self.`struct` != 0 {
+        if writer.emitUnpopulated || self.`struct` != 0 {
             writer.fieldKey("struct")
             writer.value(self.`struct`)
         }
-        if self.`enum`.rawValue != 0 {
+        if writer.emitUnpopulated || self.`enum`.rawValue != 0 {
             writer.fieldKey("enum")
             writer.enumValue(self.`enum`)
         }
-        if self.`extension` != 0 {
+        if writer.emitUnpopulated || self.`extension` != 0 {
             writer.fieldKey("extension")
             writer.value(self.`extension`)
         }
-        if self.`where` != 0 {
+        if writer.emitUnpopulated || self.`where` != 0 {
             writer.fieldKey("where")
             writer.value(self.`where`)
         }
-        if self.`static` != 0 {
+        if writer.emitUnpopulated || self.`static` != 0 {
             writer.fieldKey("static")
             writer.value(self.`static`)
         }
-        if self.int != 0 {
+        if writer.emitUnpopulated || self.int != 0 {
             writer.fieldKey("int")
             writer.value(self.int)
         }
-        if !self.`import`.isEmpty {
+        if writer.emitUnpopulated || !self.`import`.isEmpty {
             writer.fieldKey("import")
             writer.value(self.`import`)
         }
-        if self.`internal` {
+        if writer.emitUnpopulated || self.`internal` {
             writer.fieldKey("internal")
             writer.value(self.`internal`)
         }
-        if self.`throws` {
+        if writer.emitUnpopulated || self.`throws` {
             writer.fieldKey("throws")
             writer.value(self.`throws`)
         }
-        if !self.description.isEmpty {
+        if writer.emitUnpopulated || !self.description.isEmpty {
             writer.fieldKey("description")
             writer.value(self.description)
         }
-        if self.hashValue != 0 {
-            writer.fieldKey("hashValue")
+        if writer.emitUnpopulated || self.hashValue != 0 {
+            writer.fieldKey("hashValue", proto: "hash_value")
             writer.value(self.hashValue)
         }
         writer.endObject()
@@ -2157,6 +2199,8 @@ public struct NameMangling: ProtoMessage {
 
 /// A message with no fields.
 public struct EmptyMessage: ProtoMessage {
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2170,11 +2214,13 @@ public struct EmptyMessage: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Test__V1__EmptyMessage {
         var c = Souk__Test__V1__EmptyMessage()
         souk__test__v1__empty_message__init(&c)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__EmptyMessage>, arena: borrowing ProtoArena) throws {
         self.init()
+        self.unknownFields = arena.unknownFields(cMessage.pointee.base)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
@@ -2233,6 +2279,10 @@ public struct Everything: ProtoMessage {
     public var fieldOneThousand: Int32 = 0
     /// A field with the largest legal number, 536870911 (5-byte tag).
     public var fieldMaxNumber: Int32 = 0
+    /// Well-known types; absent unless set.
+    public var wellKnown: WellKnownValues? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2266,11 +2316,14 @@ public struct Everything: ProtoMessage {
         c.deprecated_text = try arena.string(self.deprecatedText, field: "souk.test.v1.Everything.deprecated_text")
         c.field_one_thousand = self.fieldOneThousand
         c.field_max_number = self.fieldMaxNumber
+        c.well_known = try arena.message(ifPresent: self.wellKnown)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__Everything>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.scalars = try arena.message(c.scalars)
         self.repeatedScalars = try arena.message(c.repeated_scalars)
         self.nesting = try arena.message(c.nesting)
@@ -2290,6 +2343,7 @@ public struct Everything: ProtoMessage {
         self.deprecatedText = try arena.string(c.deprecated_text, field: "souk.test.v1.Everything.deprecated_text")
         self.fieldOneThousand = c.field_one_thousand
         self.fieldMaxNumber = c.field_max_number
+        self.wellKnown = try arena.message(c.well_known)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
@@ -2297,78 +2351,115 @@ public struct Everything: ProtoMessage {
         if let value = self.scalars {
             writer.fieldKey("scalars")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("scalars")
+            writer.valueNull()
         }
         if let value = self.repeatedScalars {
-            writer.fieldKey("repeatedScalars")
+            writer.fieldKey("repeatedScalars", proto: "repeated_scalars")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("repeatedScalars", proto: "repeated_scalars")
+            writer.valueNull()
         }
         if let value = self.nesting {
             writer.fieldKey("nesting")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("nesting")
+            writer.valueNull()
         }
         if let value = self.oneofs {
             writer.fieldKey("oneofs")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("oneofs")
+            writer.valueNull()
         }
         if let value = self.maps {
             writer.fieldKey("maps")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("maps")
+            writer.valueNull()
         }
         if let value = self.names {
             writer.fieldKey("names")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("names")
+            writer.valueNull()
         }
         if let value = self.empty {
             writer.fieldKey("empty")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("empty")
+            writer.valueNull()
         }
         if let value = self.imported {
             writer.fieldKey("imported")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("imported")
+            writer.valueNull()
         }
-        if !self.importedList.isEmpty {
-            writer.fieldKey("importedList")
+        if writer.emitUnpopulated || !self.importedList.isEmpty {
+            writer.fieldKey("importedList", proto: "imported_list")
             writer.array(self.importedList) { writer, value in writer.message(value) }
         }
-        if self.importedEnum.rawValue != 0 {
-            writer.fieldKey("importedEnum")
+        if writer.emitUnpopulated || self.importedEnum.rawValue != 0 {
+            writer.fieldKey("importedEnum", proto: "imported_enum")
             writer.enumValue(self.importedEnum)
         }
         if let value = self.thing {
             writer.fieldKey("thing")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("thing")
+            writer.valueNull()
         }
         if let value = self.thingInner {
-            writer.fieldKey("thingInner")
+            writer.fieldKey("thingInner", proto: "thing_inner")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("thingInner", proto: "thing_inner")
+            writer.valueNull()
         }
-        if self.thingKind.rawValue != 0 {
-            writer.fieldKey("thingKind")
+        if writer.emitUnpopulated || self.thingKind.rawValue != 0 {
+            writer.fieldKey("thingKind", proto: "thing_kind")
             writer.enumValue(self.thingKind)
         }
-        if self.thingInnerState.rawValue != 0 {
-            writer.fieldKey("thingInnerState")
+        if writer.emitUnpopulated || self.thingInnerState.rawValue != 0 {
+            writer.fieldKey("thingInnerState", proto: "thing_inner_state")
             writer.enumValue(self.thingInnerState)
         }
-        if self.signedEnum.rawValue != 0 {
-            writer.fieldKey("signedEnum")
+        if writer.emitUnpopulated || self.signedEnum.rawValue != 0 {
+            writer.fieldKey("signedEnum", proto: "signed_enum")
             writer.enumValue(self.signedEnum)
         }
-        if self.keywordEnum.rawValue != 0 {
-            writer.fieldKey("keywordEnum")
+        if writer.emitUnpopulated || self.keywordEnum.rawValue != 0 {
+            writer.fieldKey("keywordEnum", proto: "keyword_enum")
             writer.enumValue(self.keywordEnum)
         }
-        if !self.deprecatedText.isEmpty {
-            writer.fieldKey("deprecatedText")
+        if writer.emitUnpopulated || !self.deprecatedText.isEmpty {
+            writer.fieldKey("deprecatedText", proto: "deprecated_text")
             writer.value(self.deprecatedText)
         }
-        if self.fieldOneThousand != 0 {
-            writer.fieldKey("fieldOneThousand")
+        if writer.emitUnpopulated || self.fieldOneThousand != 0 {
+            writer.fieldKey("fieldOneThousand", proto: "field_one_thousand")
             writer.value(self.fieldOneThousand)
         }
-        if self.fieldMaxNumber != 0 {
-            writer.fieldKey("fieldMaxNumber")
+        if writer.emitUnpopulated || self.fieldMaxNumber != 0 {
+            writer.fieldKey("fieldMaxNumber", proto: "field_max_number")
             writer.value(self.fieldMaxNumber)
+        }
+        if let value = self.wellKnown {
+            writer.fieldKey("wellKnown", proto: "well_known")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("wellKnown", proto: "well_known")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -2454,8 +2545,349 @@ public struct Everything: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "fieldMaxNumber")
                     self.fieldMaxNumber = try value.decodeInt32(at: fieldPath)
+                case "wellKnown", "well_known":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "wellKnown")
+                    self.wellKnown = try WellKnownValues(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.test.v1.Everything", at: path)
+            }
+        }
+    }
+}
+
+/// Every well-known type Souk supports, in each position a field can take.
+/// Singular wrappers are Swift optionals: absent, or present with any value
+/// (the zero value included).
+public struct WellKnownValues: ProtoMessage {
+    /// Any instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+    public var timestamp: Google_Protobuf_Timestamp? = nil
+    /// Any duration within ±315576000000 seconds.
+    public var duration: Google_Protobuf_Duration? = nil
+    /// Paths in snake_case, each `_` followed by a lower-case letter.
+    public var fieldMask: Google_Protobuf_FieldMask? = nil
+    /// Present or absent.
+    public var empty: Google_Protobuf_Empty? = nil
+    /// Any double, NaN and infinities included.
+    public var doubleValue: Double? = nil
+    /// Any float.
+    public var floatValue: Float? = nil
+    /// Any int64.
+    public var int64Value: Int64? = nil
+    /// Any uint64.
+    public var uint64Value: UInt64? = nil
+    /// Any int32.
+    public var int32Value: Int32? = nil
+    /// Any uint32.
+    public var uint32Value: UInt32? = nil
+    /// true or false.
+    public var boolValue: Bool? = nil
+    /// Any text without U+0000.
+    public var stringValue: String? = nil
+    /// Any bytes.
+    public var bytesValue: [UInt8]? = nil
+    /// Instants, in order.
+    public var timestamps: [Google_Protobuf_Timestamp] = []
+    /// Wrappers in a list: each element is the bare value in JSON.
+    public var stringValues: [Google_Protobuf_StringValue] = []
+    /// Durations by name.
+    public var durations: [String: Google_Protobuf_Duration] = [:]
+    /// A wrapper or a timestamp, at most one.
+    public var choice: Choice? = nil
+
+    /// A wrapper or a timestamp, at most one.
+    public enum Choice: Sendable, Equatable {
+        /// A wrapper as a oneof member: the Swift type is the wrapper message.
+        case choiceInt64(Google_Protobuf_Int64Value)
+        /// A timestamp as a oneof member.
+        case choiceTimestamp(Google_Protobuf_Timestamp)
+    }
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public static let protoMessageName = "souk.test.v1.WellKnownValues"
+    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+        var c = Souk__Test__V1__WellKnownValues()
+        souk__test__v1__well_known_values__init(&c)
+        return c.base.descriptor
+    }()
+
+    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Test__V1__WellKnownValues {
+        var c = Souk__Test__V1__WellKnownValues()
+        souk__test__v1__well_known_values__init(&c)
+        c.timestamp = try arena.message(ifPresent: self.timestamp)
+        c.duration = try arena.message(ifPresent: self.duration)
+        c.field_mask = try arena.message(ifPresent: self.fieldMask)
+        c.empty = try arena.message(ifPresent: self.empty)
+        c.double_value = try arena.message(ifPresent: self.doubleValue.map { Google_Protobuf_DoubleValue(value: $0) })
+        c.float_value = try arena.message(ifPresent: self.floatValue.map { Google_Protobuf_FloatValue(value: $0) })
+        c.int64_value = try arena.message(ifPresent: self.int64Value.map { Google_Protobuf_Int64Value(value: $0) })
+        c.uint64_value = try arena.message(ifPresent: self.uint64Value.map { Google_Protobuf_UInt64Value(value: $0) })
+        c.int32_value = try arena.message(ifPresent: self.int32Value.map { Google_Protobuf_Int32Value(value: $0) })
+        c.uint32_value = try arena.message(ifPresent: self.uint32Value.map { Google_Protobuf_UInt32Value(value: $0) })
+        c.bool_value = try arena.message(ifPresent: self.boolValue.map { Google_Protobuf_BoolValue(value: $0) })
+        c.string_value = try arena.message(ifPresent: self.stringValue.map { Google_Protobuf_StringValue(value: $0) })
+        c.bytes_value = try arena.message(ifPresent: self.bytesValue.map { Google_Protobuf_BytesValue(value: $0) })
+        c.n_timestamps = self.timestamps.count
+        c.timestamps = try arena.repeatedMessages(self.timestamps)
+        c.n_string_values = self.stringValues.count
+        c.string_values = try arena.repeatedMessages(self.stringValues)
+        c.n_durations = self.durations.count
+        c.durations = try arena.mapEntries(self.durations) { arena, key, value in
+            var entry = Souk__Test__V1__WellKnownValues__DurationsEntry()
+            souk__test__v1__well_known_values__durations_entry__init(&entry)
+            entry.key = try arena.string(key, field: "souk.test.v1.WellKnownValues.durations.key")
+            entry.value = try arena.message(value)
+            return entry
+        }
+        switch self.choice {
+            case .choiceInt64(let value)?:
+                c.choice_case = cOneofCase(17)
+                c.choice_int64 = try arena.message(value)
+            case .choiceTimestamp(let value)?:
+                c.choice_case = cOneofCase(18)
+                c.choice_timestamp = try arena.message(value)
+            case nil:
+                break
+        }
+        arena.attach(self.unknownFields, to: &c.base)
+        return c
+    }
+
+    public init(cMessage: UnsafePointer<Souk__Test__V1__WellKnownValues>, arena: borrowing ProtoArena) throws {
+        let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
+        self.timestamp = try arena.message(c.timestamp)
+        self.duration = try arena.message(c.duration)
+        self.fieldMask = try arena.message(c.field_mask)
+        self.empty = try arena.message(c.empty)
+        self.doubleValue = try arena.message(c.double_value, as: Google_Protobuf_DoubleValue.self)?.value
+        self.floatValue = try arena.message(c.float_value, as: Google_Protobuf_FloatValue.self)?.value
+        self.int64Value = try arena.message(c.int64_value, as: Google_Protobuf_Int64Value.self)?.value
+        self.uint64Value = try arena.message(c.uint64_value, as: Google_Protobuf_UInt64Value.self)?.value
+        self.int32Value = try arena.message(c.int32_value, as: Google_Protobuf_Int32Value.self)?.value
+        self.uint32Value = try arena.message(c.uint32_value, as: Google_Protobuf_UInt32Value.self)?.value
+        self.boolValue = try arena.message(c.bool_value, as: Google_Protobuf_BoolValue.self)?.value
+        self.stringValue = try arena.message(c.string_value, as: Google_Protobuf_StringValue.self)?.value
+        self.bytesValue = try arena.message(c.bytes_value, as: Google_Protobuf_BytesValue.self)?.value
+        self.timestamps = try arena.repeatedMessages(c.timestamps, count: c.n_timestamps)
+        self.stringValues = try arena.repeatedMessages(c.string_values, count: c.n_string_values)
+        self.durations = try arena.map(c.durations, count: c.n_durations) { (arena: borrowing ProtoArena, entry) in
+            (try arena.string(entry.pointee.key, field: "souk.test.v1.WellKnownValues.durations.key"), try arena.message(entry.pointee.value, as: Google_Protobuf_Duration.self) ?? Google_Protobuf_Duration())
+        }
+        switch oneofCase(c.choice_case) {
+            case 17:
+                self.choice = .choiceInt64(try arena.message(c.choice_int64, as: Google_Protobuf_Int64Value.self) ?? Google_Protobuf_Int64Value())
+            case 18:
+                self.choice = .choiceTimestamp(try arena.message(c.choice_timestamp, as: Google_Protobuf_Timestamp.self) ?? Google_Protobuf_Timestamp())
+            default:
+                self.choice = nil
+        }
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.beginObject()
+        if let value = self.timestamp {
+            writer.fieldKey("timestamp")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("timestamp")
+            writer.valueNull()
+        }
+        if let value = self.duration {
+            writer.fieldKey("duration")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("duration")
+            writer.valueNull()
+        }
+        if let value = self.fieldMask {
+            writer.fieldKey("fieldMask", proto: "field_mask")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("fieldMask", proto: "field_mask")
+            writer.valueNull()
+        }
+        if let value = self.empty {
+            writer.fieldKey("empty")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("empty")
+            writer.valueNull()
+        }
+        if let value = self.doubleValue {
+            writer.fieldKey("doubleValue", proto: "double_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("doubleValue", proto: "double_value")
+            writer.valueNull()
+        }
+        if let value = self.floatValue {
+            writer.fieldKey("floatValue", proto: "float_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("floatValue", proto: "float_value")
+            writer.valueNull()
+        }
+        if let value = self.int64Value {
+            writer.fieldKey("int64Value", proto: "int64_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("int64Value", proto: "int64_value")
+            writer.valueNull()
+        }
+        if let value = self.uint64Value {
+            writer.fieldKey("uint64Value", proto: "uint64_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("uint64Value", proto: "uint64_value")
+            writer.valueNull()
+        }
+        if let value = self.int32Value {
+            writer.fieldKey("int32Value", proto: "int32_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("int32Value", proto: "int32_value")
+            writer.valueNull()
+        }
+        if let value = self.uint32Value {
+            writer.fieldKey("uint32Value", proto: "uint32_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("uint32Value", proto: "uint32_value")
+            writer.valueNull()
+        }
+        if let value = self.boolValue {
+            writer.fieldKey("boolValue", proto: "bool_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("boolValue", proto: "bool_value")
+            writer.valueNull()
+        }
+        if let value = self.stringValue {
+            writer.fieldKey("stringValue", proto: "string_value")
+            writer.value(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("stringValue", proto: "string_value")
+            writer.valueNull()
+        }
+        if let value = self.bytesValue {
+            writer.fieldKey("bytesValue", proto: "bytes_value")
+            writer.value(bytes: value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("bytesValue", proto: "bytes_value")
+            writer.valueNull()
+        }
+        if writer.emitUnpopulated || !self.timestamps.isEmpty {
+            writer.fieldKey("timestamps")
+            writer.array(self.timestamps) { writer, value in writer.message(value) }
+        }
+        if writer.emitUnpopulated || !self.stringValues.isEmpty {
+            writer.fieldKey("stringValues", proto: "string_values")
+            writer.array(self.stringValues) { writer, value in writer.message(value) }
+        }
+        if writer.emitUnpopulated || !self.durations.isEmpty {
+            writer.fieldKey("durations")
+            writer.map(self.durations) { writer, value in writer.message(value) }
+        }
+        switch self.choice {
+            case .choiceInt64(let value)?:
+                writer.fieldKey("choiceInt64", proto: "choice_int64")
+                writer.message(value)
+            case .choiceTimestamp(let value)?:
+                writer.fieldKey("choiceTimestamp", proto: "choice_timestamp")
+                writer.message(value)
+            case nil:
+                break
+        }
+        writer.endObject()
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init()
+        let object = try json.decodeObject(at: path)
+        for (key, value) in object.members {
+            switch key {
+                case "timestamp":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "timestamp")
+                    self.timestamp = try Google_Protobuf_Timestamp(json: value, at: fieldPath)
+                case "duration":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "duration")
+                    self.duration = try Google_Protobuf_Duration(json: value, at: fieldPath)
+                case "fieldMask", "field_mask":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "fieldMask")
+                    self.fieldMask = try Google_Protobuf_FieldMask(json: value, at: fieldPath)
+                case "empty":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "empty")
+                    self.empty = try Google_Protobuf_Empty(json: value, at: fieldPath)
+                case "doubleValue", "double_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "doubleValue")
+                    self.doubleValue = try value.decodeDouble(at: fieldPath)
+                case "floatValue", "float_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "floatValue")
+                    self.floatValue = try value.decodeFloat(at: fieldPath)
+                case "int64Value", "int64_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "int64Value")
+                    self.int64Value = try value.decodeInt64(at: fieldPath)
+                case "uint64Value", "uint64_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "uint64Value")
+                    self.uint64Value = try value.decodeUInt64(at: fieldPath)
+                case "int32Value", "int32_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "int32Value")
+                    self.int32Value = try value.decodeInt32(at: fieldPath)
+                case "uint32Value", "uint32_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "uint32Value")
+                    self.uint32Value = try value.decodeUInt32(at: fieldPath)
+                case "boolValue", "bool_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "boolValue")
+                    self.boolValue = try value.decodeBool(at: fieldPath)
+                case "stringValue", "string_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "stringValue")
+                    self.stringValue = try value.decodeString(at: fieldPath)
+                case "bytesValue", "bytes_value":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "bytesValue")
+                    self.bytesValue = try value.decodeBytes(at: fieldPath)
+                case "timestamps":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "timestamps")
+                    self.timestamps = try JSONRead.array(value, at: fieldPath) { value, path in try Google_Protobuf_Timestamp(json: value, at: path) }
+                case "stringValues", "string_values":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "stringValues")
+                    self.stringValues = try JSONRead.array(value, at: fieldPath) { value, path in try Google_Protobuf_StringValue(json: value, at: path) }
+                case "durations":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "durations")
+                    self.durations = try JSONRead.map(value, at: fieldPath,
+                        key: { key, path in try JSONRead.stringKey(key, at: path) },
+                        value: { value, path in try Google_Protobuf_Duration(json: value, at: path) })
+                case "choiceInt64", "choice_int64":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "choiceInt64")
+                    if self.choice != nil { throw ProtoJSONError.duplicateOneof("choice", at: fieldPath) }
+                    self.choice = .choiceInt64(try Google_Protobuf_Int64Value(json: value, at: fieldPath))
+                case "choiceTimestamp", "choice_timestamp":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "choiceTimestamp")
+                    if self.choice != nil { throw ProtoJSONError.duplicateOneof("choice", at: fieldPath) }
+                    self.choice = .choiceTimestamp(try Google_Protobuf_Timestamp(json: value, at: fieldPath))
+                default:
+                    throw ProtoJSONError.unknownField(key, in: "souk.test.v1.WellKnownValues", at: path)
             }
         }
     }
@@ -2469,6 +2901,8 @@ public struct EchoRequest: ProtoMessage {
     public var message: String = ""
     /// Anything, echoed back; absent unless set.
     public var everything: Everything? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2485,11 +2919,13 @@ public struct EchoRequest: ProtoMessage {
         c.id = try arena.string(self.id, field: "souk.test.v1.EchoRequest.id")
         c.message = try arena.string(self.message, field: "souk.test.v1.EchoRequest.message")
         c.everything = try arena.message(ifPresent: self.everything)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__EchoRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.v1.EchoRequest.id")
         self.message = try arena.string(c.message, field: "souk.test.v1.EchoRequest.message")
         self.everything = try arena.message(c.everything)
@@ -2497,17 +2933,20 @@ public struct EchoRequest: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }
-        if !self.message.isEmpty {
+        if writer.emitUnpopulated || !self.message.isEmpty {
             writer.fieldKey("message")
             writer.value(self.message)
         }
         if let value = self.everything {
             writer.fieldKey("everything")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("everything")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -2546,6 +2985,8 @@ public struct EchoResponse: ProtoMessage {
     public var everything: Everything? = nil
     /// The request's `item_number`, or 0 for methods without one.
     public var itemNumber: Int64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2563,11 +3004,13 @@ public struct EchoResponse: ProtoMessage {
         c.message = try arena.string(self.message, field: "souk.test.v1.EchoResponse.message")
         c.everything = try arena.message(ifPresent: self.everything)
         c.item_number = self.itemNumber
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__EchoResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.v1.EchoResponse.id")
         self.message = try arena.string(c.message, field: "souk.test.v1.EchoResponse.message")
         self.everything = try arena.message(c.everything)
@@ -2576,20 +3019,23 @@ public struct EchoResponse: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }
-        if !self.message.isEmpty {
+        if writer.emitUnpopulated || !self.message.isEmpty {
             writer.fieldKey("message")
             writer.value(self.message)
         }
         if let value = self.everything {
             writer.fieldKey("everything")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("everything")
+            writer.valueNull()
         }
-        if self.itemNumber != 0 {
-            writer.fieldKey("itemNumber")
+        if writer.emitUnpopulated || self.itemNumber != 0 {
+            writer.fieldKey("itemNumber", proto: "item_number")
             writer.value(self.itemNumber)
         }
         writer.endObject()
@@ -2636,6 +3082,8 @@ public struct GetEchoRequest: ProtoMessage {
     public var tags: [String] = []
     /// An enum query parameter, by name or number.
     public var mode: SignedEnum = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2655,11 +3103,13 @@ public struct GetEchoRequest: ProtoMessage {
         c.n_tags = self.tags.count
         c.tags = try arena.repeatedStrings(self.tags, field: "souk.test.v1.GetEchoRequest.tags")
         c.mode = cEnum(self.mode)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__GetEchoRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.v1.GetEchoRequest.id")
         self.itemNumber = c.item_number
         self.verbose = c.verbose != 0
@@ -2669,23 +3119,23 @@ public struct GetEchoRequest: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }
-        if self.itemNumber != 0 {
-            writer.fieldKey("itemNumber")
+        if writer.emitUnpopulated || self.itemNumber != 0 {
+            writer.fieldKey("itemNumber", proto: "item_number")
             writer.value(self.itemNumber)
         }
-        if self.verbose {
+        if writer.emitUnpopulated || self.verbose {
             writer.fieldKey("verbose")
             writer.value(self.verbose)
         }
-        if !self.tags.isEmpty {
+        if writer.emitUnpopulated || !self.tags.isEmpty {
             writer.fieldKey("tags")
             writer.array(self.tags) { writer, value in writer.value(value) }
         }
-        if self.mode.rawValue != 0 {
+        if writer.emitUnpopulated || self.mode.rawValue != 0 {
             writer.fieldKey("mode")
             writer.enumValue(self.mode)
         }
@@ -2730,6 +3180,11 @@ public struct UpdateEchoRequest: ProtoMessage {
     public var id: String = ""
     /// The HTTP body (`body: "payload"`); absent unless set.
     public var payload: EchoPayload? = nil
+    /// The fields of `payload` to apply; over HTTP, made from the body's
+    /// members unless the query gives it.
+    public var updateMask: Google_Protobuf_FieldMask? = nil
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2745,24 +3200,38 @@ public struct UpdateEchoRequest: ProtoMessage {
         souk__test__v1__update_echo_request__init(&c)
         c.id = try arena.string(self.id, field: "souk.test.v1.UpdateEchoRequest.id")
         c.payload = try arena.message(ifPresent: self.payload)
+        c.update_mask = try arena.message(ifPresent: self.updateMask)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__UpdateEchoRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.v1.UpdateEchoRequest.id")
         self.payload = try arena.message(c.payload)
+        self.updateMask = try arena.message(c.update_mask)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }
         if let value = self.payload {
             writer.fieldKey("payload")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("payload")
+            writer.valueNull()
+        }
+        if let value = self.updateMask {
+            writer.fieldKey("updateMask", proto: "update_mask")
+            writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("updateMask", proto: "update_mask")
+            writer.valueNull()
         }
         writer.endObject()
     }
@@ -2780,6 +3249,10 @@ public struct UpdateEchoRequest: ProtoMessage {
                     if value.isNull { continue }
                     let fieldPath = path.appending(field: "payload")
                     self.payload = try EchoPayload(json: value, at: fieldPath)
+                case "updateMask", "update_mask":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "updateMask")
+                    self.updateMask = try Google_Protobuf_FieldMask(json: value, at: fieldPath)
                 default:
                     throw ProtoJSONError.unknownField(key, in: "souk.test.v1.UpdateEchoRequest", at: path)
             }
@@ -2793,6 +3266,8 @@ public struct EchoPayload: ProtoMessage {
     public var message: String = ""
     /// Any int64.
     public var itemNumber: Int64 = 0
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2808,23 +3283,25 @@ public struct EchoPayload: ProtoMessage {
         souk__test__v1__echo_payload__init(&c)
         c.message = try arena.string(self.message, field: "souk.test.v1.EchoPayload.message")
         c.item_number = self.itemNumber
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__EchoPayload>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.message = try arena.string(c.message, field: "souk.test.v1.EchoPayload.message")
         self.itemNumber = c.item_number
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.message.isEmpty {
+        if writer.emitUnpopulated || !self.message.isEmpty {
             writer.fieldKey("message")
             writer.value(self.message)
         }
-        if self.itemNumber != 0 {
-            writer.fieldKey("itemNumber")
+        if writer.emitUnpopulated || self.itemNumber != 0 {
+            writer.fieldKey("itemNumber", proto: "item_number")
             writer.value(self.itemNumber)
         }
         writer.endObject()
@@ -2854,6 +3331,8 @@ public struct EchoPayload: ProtoMessage {
 public struct DeleteEchoRequest: ProtoMessage {
     /// Any text; bound from the URL path `{id}`.
     public var id: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -2868,17 +3347,19 @@ public struct DeleteEchoRequest: ProtoMessage {
         var c = Souk__Test__V1__DeleteEchoRequest()
         souk__test__v1__delete_echo_request__init(&c)
         c.id = try arena.string(self.id, field: "souk.test.v1.DeleteEchoRequest.id")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__DeleteEchoRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.id = try arena.string(c.id, field: "souk.test.v1.DeleteEchoRequest.id")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.id.isEmpty {
+        if writer.emitUnpopulated || !self.id.isEmpty {
             writer.fieldKey("id")
             writer.value(self.id)
         }

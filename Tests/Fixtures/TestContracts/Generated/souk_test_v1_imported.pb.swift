@@ -14,6 +14,8 @@ public struct ImportedMessage: ProtoMessage {
     public var count: Int64 = 0
     /// Any `ImportedEnum` value, including numbers unknown to the enum.
     public var kind: ImportedEnum = .init(rawValue: 0)
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -30,11 +32,13 @@ public struct ImportedMessage: ProtoMessage {
         c.label = try arena.string(self.label, field: "souk.test.v1.ImportedMessage.label")
         c.count = self.count
         c.kind = cEnum(self.kind)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__ImportedMessage>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.label = try arena.string(c.label, field: "souk.test.v1.ImportedMessage.label")
         self.count = c.count
         self.kind = swiftEnum(c.kind)
@@ -42,15 +46,15 @@ public struct ImportedMessage: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.label.isEmpty {
+        if writer.emitUnpopulated || !self.label.isEmpty {
             writer.fieldKey("label")
             writer.value(self.label)
         }
-        if self.count != 0 {
+        if writer.emitUnpopulated || self.count != 0 {
             writer.fieldKey("count")
             writer.value(self.count)
         }
-        if self.kind.rawValue != 0 {
+        if writer.emitUnpopulated || self.kind.rawValue != 0 {
             writer.fieldKey("kind")
             writer.enumValue(self.kind)
         }

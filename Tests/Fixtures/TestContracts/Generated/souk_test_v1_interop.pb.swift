@@ -9,6 +9,8 @@ import TestContractsC
 /// A message with no fields, for calls that carry nothing (gRPC's
 /// grpc.testing.Empty).
 public struct InteropEmpty: ProtoMessage {
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -22,11 +24,13 @@ public struct InteropEmpty: ProtoMessage {
     public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Test__V1__InteropEmpty {
         var c = Souk__Test__V1__InteropEmpty()
         souk__test__v1__interop_empty__init(&c)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__InteropEmpty>, arena: borrowing ProtoArena) throws {
         self.init()
+        self.unknownFields = arena.unknownFields(cMessage.pointee.base)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
@@ -51,6 +55,8 @@ public struct EchoStatus: ProtoMessage {
     /// The status message to send, unchanged: any Unicode, including tabs,
     /// CR/LF and characters outside the Basic Multilingual Plane.
     public var message: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -66,22 +72,24 @@ public struct EchoStatus: ProtoMessage {
         souk__test__v1__echo_status__init(&c)
         c.code = self.code
         c.message = try arena.string(self.message, field: "souk.test.v1.EchoStatus.message")
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__EchoStatus>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.code = c.code
         self.message = try arena.string(c.message, field: "souk.test.v1.EchoStatus.message")
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if self.code != 0 {
+        if writer.emitUnpopulated || self.code != 0 {
             writer.fieldKey("code")
             writer.value(self.code)
         }
-        if !self.message.isEmpty {
+        if writer.emitUnpopulated || !self.message.isEmpty {
             writer.fieldKey("message")
             writer.value(self.message)
         }
@@ -122,6 +130,8 @@ public struct InteropMetadataEntry: ProtoMessage {
         /// The binary value of a key ending in `-bin`.
         case binary([UInt8])
     }
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -146,11 +156,13 @@ public struct InteropMetadataEntry: ProtoMessage {
             case nil:
                 break
         }
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__InteropMetadataEntry>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.key = try arena.string(c.key, field: "souk.test.v1.InteropMetadataEntry.key")
         switch oneofCase(c.value_case) {
             case 2:
@@ -164,7 +176,7 @@ public struct InteropMetadataEntry: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.key.isEmpty {
+        if writer.emitUnpopulated || !self.key.isEmpty {
             writer.fieldKey("key")
             writer.value(self.key)
         }
@@ -228,6 +240,8 @@ public struct SimpleRequest: ProtoMessage {
     /// When true, the response lists every request metadata entry the server
     /// received, in order (custom_metadata, and tests of metadata propagation).
     public var echoMetadata: Bool = false
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -246,11 +260,13 @@ public struct SimpleRequest: ProtoMessage {
         c.sleep_ms = self.sleepMs
         c.response_status = try arena.message(ifPresent: self.responseStatus)
         c.echo_metadata = self.echoMetadata ? 1 : 0
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__SimpleRequest>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.payload = arena.bytes(c.payload)
         self.responseSize = c.response_size
         self.sleepMs = c.sleep_ms
@@ -260,24 +276,27 @@ public struct SimpleRequest: ProtoMessage {
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.payload.isEmpty {
+        if writer.emitUnpopulated || !self.payload.isEmpty {
             writer.fieldKey("payload")
             writer.value(bytes: self.payload)
         }
-        if self.responseSize != 0 {
-            writer.fieldKey("responseSize")
+        if writer.emitUnpopulated || self.responseSize != 0 {
+            writer.fieldKey("responseSize", proto: "response_size")
             writer.value(self.responseSize)
         }
-        if self.sleepMs != 0 {
-            writer.fieldKey("sleepMs")
+        if writer.emitUnpopulated || self.sleepMs != 0 {
+            writer.fieldKey("sleepMs", proto: "sleep_ms")
             writer.value(self.sleepMs)
         }
         if let value = self.responseStatus {
-            writer.fieldKey("responseStatus")
+            writer.fieldKey("responseStatus", proto: "response_status")
             writer.message(value)
+        } else if writer.emitUnpopulated {
+            writer.fieldKey("responseStatus", proto: "response_status")
+            writer.valueNull()
         }
-        if self.echoMetadata {
-            writer.fieldKey("echoMetadata")
+        if writer.emitUnpopulated || self.echoMetadata {
+            writer.fieldKey("echoMetadata", proto: "echo_metadata")
             writer.value(self.echoMetadata)
         }
         writer.endObject()
@@ -322,6 +341,8 @@ public struct SimpleResponse: ProtoMessage {
     /// The request metadata, when the request asked for it with
     /// `echo_metadata`; empty otherwise.
     public var echoedMetadata: [InteropMetadataEntry] = []
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
 
     public init() {}
 
@@ -338,23 +359,25 @@ public struct SimpleResponse: ProtoMessage {
         c.payload = arena.bytes(self.payload)
         c.n_echoed_metadata = self.echoedMetadata.count
         c.echoed_metadata = try arena.repeatedMessages(self.echoedMetadata)
+        arena.attach(self.unknownFields, to: &c.base)
         return c
     }
 
     public init(cMessage: UnsafePointer<Souk__Test__V1__SimpleResponse>, arena: borrowing ProtoArena) throws {
         let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
         self.payload = arena.bytes(c.payload)
         self.echoedMetadata = try arena.repeatedMessages(c.echoed_metadata, count: c.n_echoed_metadata)
     }
 
     public func encodeJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        if !self.payload.isEmpty {
+        if writer.emitUnpopulated || !self.payload.isEmpty {
             writer.fieldKey("payload")
             writer.value(bytes: self.payload)
         }
-        if !self.echoedMetadata.isEmpty {
-            writer.fieldKey("echoedMetadata")
+        if writer.emitUnpopulated || !self.echoedMetadata.isEmpty {
+            writer.fieldKey("echoedMetadata", proto: "echoed_metadata")
             writer.array(self.echoedMetadata) { writer, value in writer.message(value) }
         }
         writer.endObject()

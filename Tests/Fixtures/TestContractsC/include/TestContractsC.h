@@ -3,5 +3,6 @@
 #define PROTOBUF_C__NO_DEPRECATED 1
 #include "souk/test/other/v1/prefixed.pb-c.h"
 #include "souk/test/v1/everything.pb-c.h"
+#include "souk/test/v1/evolution.pb-c.h"
 #include "souk/test/v1/imported.pb-c.h"
 #include "souk/test/v1/interop.pb-c.h"

@@ -7,6 +7,12 @@
 #endif
 
 #include "souk/orders/v1/orders.pb-c.h"
+void   souk__orders__v1__order__item__init
+                     (Souk__Orders__V1__Order__Item         *message)
+{
+  static const Souk__Orders__V1__Order__Item init_value = SOUK__ORDERS__V1__ORDER__ITEM__INIT;
+  *message = init_value;
+}
 void   souk__orders__v1__order__init
                      (Souk__Orders__V1__Order         *message)
 {
@@ -50,141 +56,6 @@ void   souk__orders__v1__order__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &souk__orders__v1__order__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   souk__orders__v1__order_item__init
-                     (Souk__Orders__V1__OrderItem         *message)
-{
-  static const Souk__Orders__V1__OrderItem init_value = SOUK__ORDERS__V1__ORDER_ITEM__INIT;
-  *message = init_value;
-}
-size_t souk__orders__v1__order_item__get_packed_size
-                     (const Souk__Orders__V1__OrderItem *message)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__orders__v1__order_item__pack
-                     (const Souk__Orders__V1__OrderItem *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__orders__v1__order_item__pack_to_buffer
-                     (const Souk__Orders__V1__OrderItem *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Orders__V1__OrderItem *
-       souk__orders__v1__order_item__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Orders__V1__OrderItem *)
-     protobuf_c_message_unpack (&souk__orders__v1__order_item__descriptor,
-                                allocator, len, data);
-}
-void   souk__orders__v1__order_item__free_unpacked
-                     (Souk__Orders__V1__OrderItem *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__orders__v1__order_item__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   souk__orders__v1__order_status_change__init
-                     (Souk__Orders__V1__OrderStatusChange         *message)
-{
-  static const Souk__Orders__V1__OrderStatusChange init_value = SOUK__ORDERS__V1__ORDER_STATUS_CHANGE__INIT;
-  *message = init_value;
-}
-size_t souk__orders__v1__order_status_change__get_packed_size
-                     (const Souk__Orders__V1__OrderStatusChange *message)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_status_change__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__orders__v1__order_status_change__pack
-                     (const Souk__Orders__V1__OrderStatusChange *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_status_change__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__orders__v1__order_status_change__pack_to_buffer
-                     (const Souk__Orders__V1__OrderStatusChange *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_status_change__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Orders__V1__OrderStatusChange *
-       souk__orders__v1__order_status_change__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Orders__V1__OrderStatusChange *)
-     protobuf_c_message_unpack (&souk__orders__v1__order_status_change__descriptor,
-                                allocator, len, data);
-}
-void   souk__orders__v1__order_status_change__free_unpacked
-                     (Souk__Orders__V1__OrderStatusChange *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__orders__v1__order_status_change__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   souk__orders__v1__order_item_input__init
-                     (Souk__Orders__V1__OrderItemInput         *message)
-{
-  static const Souk__Orders__V1__OrderItemInput init_value = SOUK__ORDERS__V1__ORDER_ITEM_INPUT__INIT;
-  *message = init_value;
-}
-size_t souk__orders__v1__order_item_input__get_packed_size
-                     (const Souk__Orders__V1__OrderItemInput *message)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item_input__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__orders__v1__order_item_input__pack
-                     (const Souk__Orders__V1__OrderItemInput *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item_input__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__orders__v1__order_item_input__pack_to_buffer
-                     (const Souk__Orders__V1__OrderItemInput *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__orders__v1__order_item_input__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Orders__V1__OrderItemInput *
-       souk__orders__v1__order_item_input__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Orders__V1__OrderItemInput *)
-     protobuf_c_message_unpack (&souk__orders__v1__order_item_input__descriptor,
-                                allocator, len, data);
-}
-void   souk__orders__v1__order_item_input__free_unpacked
-                     (Souk__Orders__V1__OrderItemInput *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__orders__v1__order_item_input__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   souk__orders__v1__create_order_request__init
@@ -502,15 +373,115 @@ void   souk__orders__v1__mark_order_refunded_request__free_unpacked
   assert(message->base.descriptor == &souk__orders__v1__mark_order_refunded_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor souk__orders__v1__order__field_descriptors[10] =
+static const ProtobufCFieldDescriptor souk__orders__v1__order__item__field_descriptors[3] =
 {
   {
-    "order_id",
+    "sku",
     1,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, order_id),
+    offsetof(Souk__Orders__V1__Order__Item, sku),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantity",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order__Item, quantity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unit_price",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order__Item, unit_price),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned souk__orders__v1__order__item__field_indices_by_name[] = {
+  1,   /* field[1] = quantity */
+  0,   /* field[0] = sku */
+  2,   /* field[2] = unit_price */
+};
+static const ProtobufCIntRange souk__orders__v1__order__item__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor souk__orders__v1__order__item__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "souk.orders.v1.Order.Item",
+  "Item",
+  "Souk__Orders__V1__Order__Item",
+  "souk.orders.v1",
+  sizeof(Souk__Orders__V1__Order__Item),
+  3,
+  souk__orders__v1__order__item__field_descriptors,
+  souk__orders__v1__order__item__field_indices_by_name,
+  1,  souk__orders__v1__order__item__number_ranges,
+  (ProtobufCMessageInit) souk__orders__v1__order__item__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue souk__orders__v1__order__status__enum_values_by_number[6] =
+{
+  { "STATUS_UNSPECIFIED", "SOUK__ORDERS__V1__ORDER__STATUS__STATUS_UNSPECIFIED", 0 },
+  { "PENDING", "SOUK__ORDERS__V1__ORDER__STATUS__PENDING", 1 },
+  { "PAID", "SOUK__ORDERS__V1__ORDER__STATUS__PAID", 2 },
+  { "FULFILLED", "SOUK__ORDERS__V1__ORDER__STATUS__FULFILLED", 3 },
+  { "CANCELLED", "SOUK__ORDERS__V1__ORDER__STATUS__CANCELLED", 4 },
+  { "REFUNDED", "SOUK__ORDERS__V1__ORDER__STATUS__REFUNDED", 5 },
+};
+static const ProtobufCIntRange souk__orders__v1__order__status__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex souk__orders__v1__order__status__enum_values_by_name[6] =
+{
+  { "CANCELLED", 4 },
+  { "FULFILLED", 3 },
+  { "PAID", 2 },
+  { "PENDING", 1 },
+  { "REFUNDED", 5 },
+  { "STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor souk__orders__v1__order__status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "souk.orders.v1.Order.Status",
+  "Status",
+  "Souk__Orders__V1__Order__Status",
+  "souk.orders.v1",
+  6,
+  souk__orders__v1__order__status__enum_values_by_number,
+  6,
+  souk__orders__v1__order__status__enum_values_by_name,
+  1,
+  souk__orders__v1__order__status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor souk__orders__v1__order__field_descriptors[8] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order, id),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -529,118 +500,92 @@ static const ProtobufCFieldDescriptor souk__orders__v1__order__field_descriptors
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "items",
+    "status",
     3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order, status),
+    &souk__orders__v1__order__status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    5,
     PROTOBUF_C_LABEL_REPEATED,
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Souk__Orders__V1__Order, n_items),
     offsetof(Souk__Orders__V1__Order, items),
-    &souk__orders__v1__order_item__descriptor,
+    &souk__orders__v1__order__item__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
     "total",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, total),
-    &souk__type__v1__money__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "status",
-    5,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, status),
-    &souk__orders__v1__order_status__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "paid_by_payment_id",
     6,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_INT64,
     0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, paid_by_payment_id),
+    offsetof(Souk__Orders__V1__Order, total),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "refunded_by_refund_id",
+    "created_at",
     7,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, refunded_by_refund_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "history",
-    8,
-    PROTOBUF_C_LABEL_REPEATED,
     PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Souk__Orders__V1__Order, n_history),
-    offsetof(Souk__Orders__V1__Order, history),
-    &souk__orders__v1__order_status_change__descriptor,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__Order, created_at),
+    &google__protobuf__timestamp__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "created_at_unix_ms",
-    9,
+    "updated_at",
+    8,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
+    PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, created_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "updated_at_unix_ms",
-    10,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__Order, updated_at_unix_ms),
-    NULL,
+    offsetof(Souk__Orders__V1__Order, updated_at),
+    &google__protobuf__timestamp__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__orders__v1__order__field_indices_by_name[] = {
-  8,   /* field[8] = created_at_unix_ms */
-  7,   /* field[7] = history */
-  2,   /* field[2] = items */
-  0,   /* field[0] = order_id */
-  5,   /* field[5] = paid_by_payment_id */
-  6,   /* field[6] = refunded_by_refund_id */
-  4,   /* field[4] = status */
-  3,   /* field[3] = total */
-  9,   /* field[9] = updated_at_unix_ms */
+  6,   /* field[6] = created_at */
+  3,   /* field[3] = currency */
+  0,   /* field[0] = id */
+  4,   /* field[4] = items */
+  2,   /* field[2] = status */
+  5,   /* field[5] = total */
+  7,   /* field[7] = updated_at */
   1,   /* field[1] = user_id */
 };
 static const ProtobufCIntRange souk__orders__v1__order__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor souk__orders__v1__order__descriptor =
 {
@@ -650,261 +595,43 @@ const ProtobufCMessageDescriptor souk__orders__v1__order__descriptor =
   "Souk__Orders__V1__Order",
   "souk.orders.v1",
   sizeof(Souk__Orders__V1__Order),
-  10,
+  8,
   souk__orders__v1__order__field_descriptors,
   souk__orders__v1__order__field_indices_by_name,
   1,  souk__orders__v1__order__number_ranges,
   (ProtobufCMessageInit) souk__orders__v1__order__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__orders__v1__order_item__field_descriptors[4] =
-{
-  {
-    "sku",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItem, sku),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "quantity",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT32,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItem, quantity),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "unit_price",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItem, unit_price),
-    &souk__type__v1__money__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "line_total",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItem, line_total),
-    &souk__type__v1__money__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__orders__v1__order_item__field_indices_by_name[] = {
-  3,   /* field[3] = line_total */
-  1,   /* field[1] = quantity */
-  0,   /* field[0] = sku */
-  2,   /* field[2] = unit_price */
-};
-static const ProtobufCIntRange souk__orders__v1__order_item__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 4 }
-};
-const ProtobufCMessageDescriptor souk__orders__v1__order_item__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.orders.v1.OrderItem",
-  "OrderItem",
-  "Souk__Orders__V1__OrderItem",
-  "souk.orders.v1",
-  sizeof(Souk__Orders__V1__OrderItem),
-  4,
-  souk__orders__v1__order_item__field_descriptors,
-  souk__orders__v1__order_item__field_indices_by_name,
-  1,  souk__orders__v1__order_item__number_ranges,
-  (ProtobufCMessageInit) souk__orders__v1__order_item__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor souk__orders__v1__order_status_change__field_descriptors[4] =
-{
-  {
-    "from_status",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderStatusChange, from_status),
-    &souk__orders__v1__order_status__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "to_status",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderStatusChange, to_status),
-    &souk__orders__v1__order_status__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "changed_at_unix_ms",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderStatusChange, changed_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "reason",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderStatusChange, reason),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__orders__v1__order_status_change__field_indices_by_name[] = {
-  2,   /* field[2] = changed_at_unix_ms */
-  0,   /* field[0] = from_status */
-  3,   /* field[3] = reason */
-  1,   /* field[1] = to_status */
-};
-static const ProtobufCIntRange souk__orders__v1__order_status_change__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 4 }
-};
-const ProtobufCMessageDescriptor souk__orders__v1__order_status_change__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.orders.v1.OrderStatusChange",
-  "OrderStatusChange",
-  "Souk__Orders__V1__OrderStatusChange",
-  "souk.orders.v1",
-  sizeof(Souk__Orders__V1__OrderStatusChange),
-  4,
-  souk__orders__v1__order_status_change__field_descriptors,
-  souk__orders__v1__order_status_change__field_indices_by_name,
-  1,  souk__orders__v1__order_status_change__number_ranges,
-  (ProtobufCMessageInit) souk__orders__v1__order_status_change__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor souk__orders__v1__order_item_input__field_descriptors[3] =
-{
-  {
-    "sku",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItemInput, sku),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "quantity",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT32,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItemInput, quantity),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "unit_price",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__OrderItemInput, unit_price),
-    &souk__type__v1__money__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__orders__v1__order_item_input__field_indices_by_name[] = {
-  1,   /* field[1] = quantity */
-  0,   /* field[0] = sku */
-  2,   /* field[2] = unit_price */
-};
-static const ProtobufCIntRange souk__orders__v1__order_item_input__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 3 }
-};
-const ProtobufCMessageDescriptor souk__orders__v1__order_item_input__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.orders.v1.OrderItemInput",
-  "OrderItemInput",
-  "Souk__Orders__V1__OrderItemInput",
-  "souk.orders.v1",
-  sizeof(Souk__Orders__V1__OrderItemInput),
-  3,
-  souk__orders__v1__order_item_input__field_descriptors,
-  souk__orders__v1__order_item_input__field_indices_by_name,
-  1,  souk__orders__v1__order_item_input__number_ranges,
-  (ProtobufCMessageInit) souk__orders__v1__order_item_input__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
 static const ProtobufCFieldDescriptor souk__orders__v1__create_order_request__field_descriptors[2] =
 {
   {
-    "items",
+    "currency",
     1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__CreateOrderRequest, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "items",
+    2,
     PROTOBUF_C_LABEL_REPEATED,
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Souk__Orders__V1__CreateOrderRequest, n_items),
     offsetof(Souk__Orders__V1__CreateOrderRequest, items),
-    &souk__orders__v1__order_item_input__descriptor,
+    &souk__orders__v1__order__item__descriptor,
     NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "currency_code",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__CreateOrderRequest, currency_code),
-    NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__orders__v1__create_order_request__field_indices_by_name[] = {
-  1,   /* field[1] = currency_code */
-  0,   /* field[0] = items */
+  0,   /* field[0] = currency */
+  1,   /* field[1] = items */
 };
 static const ProtobufCIntRange souk__orders__v1__create_order_request__number_ranges[1 + 1] =
 {
@@ -1104,7 +831,7 @@ const ProtobufCMessageDescriptor souk__orders__v1__cancel_order_request__descrip
   (ProtobufCMessageInit) souk__orders__v1__cancel_order_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_paid_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_paid_request__field_descriptors[4] =
 {
   {
     "order_id",
@@ -1134,24 +861,37 @@ static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_paid_request_
     "amount",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
+    PROTOBUF_C_TYPE_INT64,
     0,   /* quantifier_offset */
     offsetof(Souk__Orders__V1__MarkOrderPaidRequest, amount),
-    &souk__type__v1__money__descriptor,
     NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Orders__V1__MarkOrderPaidRequest, currency),
+    NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__orders__v1__mark_order_paid_request__field_indices_by_name[] = {
   2,   /* field[2] = amount */
+  3,   /* field[3] = currency */
   0,   /* field[0] = order_id */
   1,   /* field[1] = payment_id */
 };
 static const ProtobufCIntRange souk__orders__v1__mark_order_paid_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor souk__orders__v1__mark_order_paid_request__descriptor =
 {
@@ -1161,14 +901,14 @@ const ProtobufCMessageDescriptor souk__orders__v1__mark_order_paid_request__desc
   "Souk__Orders__V1__MarkOrderPaidRequest",
   "souk.orders.v1",
   sizeof(Souk__Orders__V1__MarkOrderPaidRequest),
-  3,
+  4,
   souk__orders__v1__mark_order_paid_request__field_descriptors,
   souk__orders__v1__mark_order_paid_request__field_indices_by_name,
   1,  souk__orders__v1__mark_order_paid_request__number_ranges,
   (ProtobufCMessageInit) souk__orders__v1__mark_order_paid_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_refunded_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_refunded_request__field_descriptors[2] =
 {
   {
     "order_id",
@@ -1194,28 +934,15 @@ static const ProtobufCFieldDescriptor souk__orders__v1__mark_order_refunded_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-  {
-    "refund_id",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Orders__V1__MarkOrderRefundedRequest, refund_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
 };
 static const unsigned souk__orders__v1__mark_order_refunded_request__field_indices_by_name[] = {
   0,   /* field[0] = order_id */
   1,   /* field[1] = payment_id */
-  2,   /* field[2] = refund_id */
 };
 static const ProtobufCIntRange souk__orders__v1__mark_order_refunded_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor souk__orders__v1__mark_order_refunded_request__descriptor =
 {
@@ -1225,48 +952,12 @@ const ProtobufCMessageDescriptor souk__orders__v1__mark_order_refunded_request__
   "Souk__Orders__V1__MarkOrderRefundedRequest",
   "souk.orders.v1",
   sizeof(Souk__Orders__V1__MarkOrderRefundedRequest),
-  3,
+  2,
   souk__orders__v1__mark_order_refunded_request__field_descriptors,
   souk__orders__v1__mark_order_refunded_request__field_indices_by_name,
   1,  souk__orders__v1__mark_order_refunded_request__number_ranges,
   (ProtobufCMessageInit) souk__orders__v1__mark_order_refunded_request__init,
   NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCEnumValue souk__orders__v1__order_status__enum_values_by_number[6] =
-{
-  { "ORDER_STATUS_UNSPECIFIED", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED", 0 },
-  { "ORDER_STATUS_PENDING", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_PENDING", 1 },
-  { "ORDER_STATUS_PAID", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_PAID", 2 },
-  { "ORDER_STATUS_FULFILLED", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED", 3 },
-  { "ORDER_STATUS_CANCELLED", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_CANCELLED", 4 },
-  { "ORDER_STATUS_REFUNDED", "SOUK__ORDERS__V1__ORDER_STATUS__ORDER_STATUS_REFUNDED", 5 },
-};
-static const ProtobufCIntRange souk__orders__v1__order_status__value_ranges[] = {
-{0, 0},{0, 6}
-};
-static const ProtobufCEnumValueIndex souk__orders__v1__order_status__enum_values_by_name[6] =
-{
-  { "ORDER_STATUS_CANCELLED", 4 },
-  { "ORDER_STATUS_FULFILLED", 3 },
-  { "ORDER_STATUS_PAID", 2 },
-  { "ORDER_STATUS_PENDING", 1 },
-  { "ORDER_STATUS_REFUNDED", 5 },
-  { "ORDER_STATUS_UNSPECIFIED", 0 },
-};
-const ProtobufCEnumDescriptor souk__orders__v1__order_status__descriptor =
-{
-  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
-  "souk.orders.v1.OrderStatus",
-  "OrderStatus",
-  "Souk__Orders__V1__OrderStatus",
-  "souk.orders.v1",
-  6,
-  souk__orders__v1__order_status__enum_values_by_number,
-  6,
-  souk__orders__v1__order_status__enum_values_by_name,
-  1,
-  souk__orders__v1__order_status__value_ranges,
-  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor souk__orders__v1__orders_service__method_descriptors[6] =
 {

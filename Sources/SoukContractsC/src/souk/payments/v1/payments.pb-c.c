@@ -52,51 +52,6 @@ void   souk__payments__v1__payment__free_unpacked
   assert(message->base.descriptor == &souk__payments__v1__payment__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   souk__payments__v1__refund__init
-                     (Souk__Payments__V1__Refund         *message)
-{
-  static const Souk__Payments__V1__Refund init_value = SOUK__PAYMENTS__V1__REFUND__INIT;
-  *message = init_value;
-}
-size_t souk__payments__v1__refund__get_packed_size
-                     (const Souk__Payments__V1__Refund *message)
-{
-  assert(message->base.descriptor == &souk__payments__v1__refund__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__payments__v1__refund__pack
-                     (const Souk__Payments__V1__Refund *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &souk__payments__v1__refund__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__payments__v1__refund__pack_to_buffer
-                     (const Souk__Payments__V1__Refund *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__payments__v1__refund__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Payments__V1__Refund *
-       souk__payments__v1__refund__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Payments__V1__Refund *)
-     protobuf_c_message_unpack (&souk__payments__v1__refund__descriptor,
-                                allocator, len, data);
-}
-void   souk__payments__v1__refund__free_unpacked
-                     (Souk__Payments__V1__Refund *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__payments__v1__refund__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
 void   souk__payments__v1__card__init
                      (Souk__Payments__V1__Card         *message)
 {
@@ -277,105 +232,47 @@ void   souk__payments__v1__refund_payment_request__free_unpacked
   assert(message->base.descriptor == &souk__payments__v1__refund_payment_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   souk__payments__v1__list_payments_for_order_request__init
-                     (Souk__Payments__V1__ListPaymentsForOrderRequest         *message)
+static const ProtobufCEnumValue souk__payments__v1__payment__status__enum_values_by_number[4] =
 {
-  static const Souk__Payments__V1__ListPaymentsForOrderRequest init_value = SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_REQUEST__INIT;
-  *message = init_value;
-}
-size_t souk__payments__v1__list_payments_for_order_request__get_packed_size
-                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message)
+  { "STATUS_UNSPECIFIED", "SOUK__PAYMENTS__V1__PAYMENT__STATUS__STATUS_UNSPECIFIED", 0 },
+  { "SUCCEEDED", "SOUK__PAYMENTS__V1__PAYMENT__STATUS__SUCCEEDED", 1 },
+  { "DECLINED", "SOUK__PAYMENTS__V1__PAYMENT__STATUS__DECLINED", 2 },
+  { "REFUNDED", "SOUK__PAYMENTS__V1__PAYMENT__STATUS__REFUNDED", 3 },
+};
+static const ProtobufCIntRange souk__payments__v1__payment__status__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex souk__payments__v1__payment__status__enum_values_by_name[4] =
 {
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__payments__v1__list_payments_for_order_request__pack
-                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message,
-                      uint8_t       *out)
+  { "DECLINED", 2 },
+  { "REFUNDED", 3 },
+  { "STATUS_UNSPECIFIED", 0 },
+  { "SUCCEEDED", 1 },
+};
+const ProtobufCEnumDescriptor souk__payments__v1__payment__status__descriptor =
 {
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__payments__v1__list_payments_for_order_request__pack_to_buffer
-                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Payments__V1__ListPaymentsForOrderRequest *
-       souk__payments__v1__list_payments_for_order_request__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Payments__V1__ListPaymentsForOrderRequest *)
-     protobuf_c_message_unpack (&souk__payments__v1__list_payments_for_order_request__descriptor,
-                                allocator, len, data);
-}
-void   souk__payments__v1__list_payments_for_order_request__free_unpacked
-                     (Souk__Payments__V1__ListPaymentsForOrderRequest *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-void   souk__payments__v1__list_payments_for_order_response__init
-                     (Souk__Payments__V1__ListPaymentsForOrderResponse         *message)
-{
-  static const Souk__Payments__V1__ListPaymentsForOrderResponse init_value = SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_RESPONSE__INIT;
-  *message = init_value;
-}
-size_t souk__payments__v1__list_payments_for_order_response__get_packed_size
-                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message)
-{
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t souk__payments__v1__list_payments_for_order_response__pack
-                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t souk__payments__v1__list_payments_for_order_response__pack_to_buffer
-                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Souk__Payments__V1__ListPaymentsForOrderResponse *
-       souk__payments__v1__list_payments_for_order_response__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Souk__Payments__V1__ListPaymentsForOrderResponse *)
-     protobuf_c_message_unpack (&souk__payments__v1__list_payments_for_order_response__descriptor,
-                                allocator, len, data);
-}
-void   souk__payments__v1__list_payments_for_order_response__free_unpacked
-                     (Souk__Payments__V1__ListPaymentsForOrderResponse *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
-static const ProtobufCFieldDescriptor souk__payments__v1__payment__field_descriptors[11] =
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "souk.payments.v1.Payment.Status",
+  "Status",
+  "Souk__Payments__V1__Payment__Status",
+  "souk.payments.v1",
+  4,
+  souk__payments__v1__payment__status__enum_values_by_number,
+  4,
+  souk__payments__v1__payment__status__enum_values_by_name,
+  1,
+  souk__payments__v1__payment__status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor souk__payments__v1__payment__field_descriptors[10] =
 {
   {
-    "payment_id",
+    "id",
     1,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, payment_id),
+    offsetof(Souk__Payments__V1__Payment, id),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -406,44 +303,56 @@ static const ProtobufCFieldDescriptor souk__payments__v1__payment__field_descrip
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "amount",
+    "status",
     4,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
+    PROTOBUF_C_TYPE_ENUM,
     0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, amount),
-    &souk__type__v1__money__descriptor,
+    offsetof(Souk__Payments__V1__Payment, status),
+    &souk__payments__v1__payment__status__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "status",
+    "amount",
     5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
+    PROTOBUF_C_TYPE_INT64,
     0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, status),
-    &souk__payments__v1__payment_status__descriptor,
+    offsetof(Souk__Payments__V1__Payment, amount),
     NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__Payment, currency),
+    NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
     "card_brand",
-    6,
+    7,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
+    PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
     offsetof(Souk__Payments__V1__Payment, card_brand),
-    &souk__payments__v1__card_brand__descriptor,
     NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
     "card_last4",
-    7,
+    8,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
@@ -454,71 +363,46 @@ static const ProtobufCFieldDescriptor souk__payments__v1__payment__field_descrip
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "failure_reason",
-    8,
+    "decline_reason",
+    9,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, failure_reason),
+    offsetof(Souk__Payments__V1__Payment, decline_reason),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "refunds",
-    9,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Souk__Payments__V1__Payment, n_refunds),
-    offsetof(Souk__Payments__V1__Payment, refunds),
-    &souk__payments__v1__refund__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "created_at_unix_ms",
+    "created_at",
     10,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
+    PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, created_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "updated_at_unix_ms",
-    11,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Payment, updated_at_unix_ms),
-    NULL,
+    offsetof(Souk__Payments__V1__Payment, created_at),
+    &google__protobuf__timestamp__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__payments__v1__payment__field_indices_by_name[] = {
-  3,   /* field[3] = amount */
-  5,   /* field[5] = card_brand */
-  6,   /* field[6] = card_last4 */
-  9,   /* field[9] = created_at_unix_ms */
-  7,   /* field[7] = failure_reason */
+  4,   /* field[4] = amount */
+  6,   /* field[6] = card_brand */
+  7,   /* field[7] = card_last4 */
+  9,   /* field[9] = created_at */
+  5,   /* field[5] = currency */
+  8,   /* field[8] = decline_reason */
+  0,   /* field[0] = id */
   1,   /* field[1] = order_id */
-  0,   /* field[0] = payment_id */
-  8,   /* field[8] = refunds */
-  4,   /* field[4] = status */
-  10,   /* field[10] = updated_at_unix_ms */
+  3,   /* field[3] = status */
   2,   /* field[2] = user_id */
 };
 static const ProtobufCIntRange souk__payments__v1__payment__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor souk__payments__v1__payment__descriptor =
 {
@@ -528,101 +412,11 @@ const ProtobufCMessageDescriptor souk__payments__v1__payment__descriptor =
   "Souk__Payments__V1__Payment",
   "souk.payments.v1",
   sizeof(Souk__Payments__V1__Payment),
-  11,
+  10,
   souk__payments__v1__payment__field_descriptors,
   souk__payments__v1__payment__field_indices_by_name,
   1,  souk__payments__v1__payment__number_ranges,
   (ProtobufCMessageInit) souk__payments__v1__payment__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor souk__payments__v1__refund__field_descriptors[5] =
-{
-  {
-    "refund_id",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Refund, refund_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "payment_id",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Refund, payment_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "amount",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Refund, amount),
-    &souk__type__v1__money__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "reason",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Refund, reason),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "created_at_unix_ms",
-    5,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__Refund, created_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__payments__v1__refund__field_indices_by_name[] = {
-  2,   /* field[2] = amount */
-  4,   /* field[4] = created_at_unix_ms */
-  1,   /* field[1] = payment_id */
-  3,   /* field[3] = reason */
-  0,   /* field[0] = refund_id */
-};
-static const ProtobufCIntRange souk__payments__v1__refund__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 5 }
-};
-const ProtobufCMessageDescriptor souk__payments__v1__refund__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.payments.v1.Refund",
-  "Refund",
-  "Souk__Payments__V1__Refund",
-  "souk.payments.v1",
-  sizeof(Souk__Payments__V1__Refund),
-  5,
-  souk__payments__v1__refund__field_descriptors,
-  souk__payments__v1__refund__field_indices_by_name,
-  1,  souk__payments__v1__refund__number_ranges,
-  (ProtobufCMessageInit) souk__payments__v1__refund__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor souk__payments__v1__card__field_descriptors[4] =
@@ -705,20 +499,8 @@ const ProtobufCMessageDescriptor souk__payments__v1__card__descriptor =
 static const ProtobufCFieldDescriptor souk__payments__v1__create_payment_request__field_descriptors[4] =
 {
   {
-    "idempotency_key",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__CreatePaymentRequest, idempotency_key),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "order_id",
-    2,
+    1,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
@@ -730,13 +512,25 @@ static const ProtobufCFieldDescriptor souk__payments__v1__create_payment_request
   },
   {
     "amount",
-    3,
+    2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
+    PROTOBUF_C_TYPE_INT64,
     0,   /* quantifier_offset */
     offsetof(Souk__Payments__V1__CreatePaymentRequest, amount),
-    &souk__type__v1__money__descriptor,
     NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__CreatePaymentRequest, currency),
+    NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -754,10 +548,10 @@ static const ProtobufCFieldDescriptor souk__payments__v1__create_payment_request
   },
 };
 static const unsigned souk__payments__v1__create_payment_request__field_indices_by_name[] = {
-  2,   /* field[2] = amount */
+  1,   /* field[1] = amount */
   3,   /* field[3] = card */
-  0,   /* field[0] = idempotency_key */
-  1,   /* field[1] = order_id */
+  2,   /* field[2] = currency */
+  0,   /* field[0] = order_id */
 };
 static const ProtobufCIntRange souk__payments__v1__create_payment_request__number_ranges[1 + 1] =
 {
@@ -817,7 +611,7 @@ const ProtobufCMessageDescriptor souk__payments__v1__get_payment_request__descri
   (ProtobufCMessageInit) souk__payments__v1__get_payment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__payments__v1__refund_payment_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor souk__payments__v1__refund_payment_request__field_descriptors[1] =
 {
   {
     "payment_id",
@@ -831,40 +625,14 @@ static const ProtobufCFieldDescriptor souk__payments__v1__refund_payment_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-  {
-    "idempotency_key",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__RefundPaymentRequest, idempotency_key),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "reason",
-    3,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__RefundPaymentRequest, reason),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
 };
 static const unsigned souk__payments__v1__refund_payment_request__field_indices_by_name[] = {
-  1,   /* field[1] = idempotency_key */
   0,   /* field[0] = payment_id */
-  2,   /* field[2] = reason */
 };
 static const ProtobufCIntRange souk__payments__v1__refund_payment_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 1 }
 };
 const ProtobufCMessageDescriptor souk__payments__v1__refund_payment_request__descriptor =
 {
@@ -874,170 +642,22 @@ const ProtobufCMessageDescriptor souk__payments__v1__refund_payment_request__des
   "Souk__Payments__V1__RefundPaymentRequest",
   "souk.payments.v1",
   sizeof(Souk__Payments__V1__RefundPaymentRequest),
-  3,
+  1,
   souk__payments__v1__refund_payment_request__field_descriptors,
   souk__payments__v1__refund_payment_request__field_indices_by_name,
   1,  souk__payments__v1__refund_payment_request__number_ranges,
   (ProtobufCMessageInit) souk__payments__v1__refund_payment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__payments__v1__list_payments_for_order_request__field_descriptors[1] =
-{
-  {
-    "order_id",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Payments__V1__ListPaymentsForOrderRequest, order_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__payments__v1__list_payments_for_order_request__field_indices_by_name[] = {
-  0,   /* field[0] = order_id */
-};
-static const ProtobufCIntRange souk__payments__v1__list_payments_for_order_request__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 1 }
-};
-const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_request__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.payments.v1.ListPaymentsForOrderRequest",
-  "ListPaymentsForOrderRequest",
-  "Souk__Payments__V1__ListPaymentsForOrderRequest",
-  "souk.payments.v1",
-  sizeof(Souk__Payments__V1__ListPaymentsForOrderRequest),
-  1,
-  souk__payments__v1__list_payments_for_order_request__field_descriptors,
-  souk__payments__v1__list_payments_for_order_request__field_indices_by_name,
-  1,  souk__payments__v1__list_payments_for_order_request__number_ranges,
-  (ProtobufCMessageInit) souk__payments__v1__list_payments_for_order_request__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor souk__payments__v1__list_payments_for_order_response__field_descriptors[1] =
-{
-  {
-    "payments",
-    1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Souk__Payments__V1__ListPaymentsForOrderResponse, n_payments),
-    offsetof(Souk__Payments__V1__ListPaymentsForOrderResponse, payments),
-    &souk__payments__v1__payment__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned souk__payments__v1__list_payments_for_order_response__field_indices_by_name[] = {
-  0,   /* field[0] = payments */
-};
-static const ProtobufCIntRange souk__payments__v1__list_payments_for_order_response__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 1 }
-};
-const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_response__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "souk.payments.v1.ListPaymentsForOrderResponse",
-  "ListPaymentsForOrderResponse",
-  "Souk__Payments__V1__ListPaymentsForOrderResponse",
-  "souk.payments.v1",
-  sizeof(Souk__Payments__V1__ListPaymentsForOrderResponse),
-  1,
-  souk__payments__v1__list_payments_for_order_response__field_descriptors,
-  souk__payments__v1__list_payments_for_order_response__field_indices_by_name,
-  1,  souk__payments__v1__list_payments_for_order_response__number_ranges,
-  (ProtobufCMessageInit) souk__payments__v1__list_payments_for_order_response__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCEnumValue souk__payments__v1__payment_status__enum_values_by_number[5] =
-{
-  { "PAYMENT_STATUS_UNSPECIFIED", "SOUK__PAYMENTS__V1__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED", 0 },
-  { "PAYMENT_STATUS_PENDING", "SOUK__PAYMENTS__V1__PAYMENT_STATUS__PAYMENT_STATUS_PENDING", 1 },
-  { "PAYMENT_STATUS_SUCCEEDED", "SOUK__PAYMENTS__V1__PAYMENT_STATUS__PAYMENT_STATUS_SUCCEEDED", 2 },
-  { "PAYMENT_STATUS_FAILED", "SOUK__PAYMENTS__V1__PAYMENT_STATUS__PAYMENT_STATUS_FAILED", 3 },
-  { "PAYMENT_STATUS_REFUNDED", "SOUK__PAYMENTS__V1__PAYMENT_STATUS__PAYMENT_STATUS_REFUNDED", 4 },
-};
-static const ProtobufCIntRange souk__payments__v1__payment_status__value_ranges[] = {
-{0, 0},{0, 5}
-};
-static const ProtobufCEnumValueIndex souk__payments__v1__payment_status__enum_values_by_name[5] =
-{
-  { "PAYMENT_STATUS_FAILED", 3 },
-  { "PAYMENT_STATUS_PENDING", 1 },
-  { "PAYMENT_STATUS_REFUNDED", 4 },
-  { "PAYMENT_STATUS_SUCCEEDED", 2 },
-  { "PAYMENT_STATUS_UNSPECIFIED", 0 },
-};
-const ProtobufCEnumDescriptor souk__payments__v1__payment_status__descriptor =
-{
-  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
-  "souk.payments.v1.PaymentStatus",
-  "PaymentStatus",
-  "Souk__Payments__V1__PaymentStatus",
-  "souk.payments.v1",
-  5,
-  souk__payments__v1__payment_status__enum_values_by_number,
-  5,
-  souk__payments__v1__payment_status__enum_values_by_name,
-  1,
-  souk__payments__v1__payment_status__value_ranges,
-  NULL,NULL,NULL,NULL   /* reserved[1234] */
-};
-static const ProtobufCEnumValue souk__payments__v1__card_brand__enum_values_by_number[6] =
-{
-  { "CARD_BRAND_UNSPECIFIED", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_UNSPECIFIED", 0 },
-  { "CARD_BRAND_VISA", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_VISA", 1 },
-  { "CARD_BRAND_MASTERCARD", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_MASTERCARD", 2 },
-  { "CARD_BRAND_AMEX", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_AMEX", 3 },
-  { "CARD_BRAND_DISCOVER", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_DISCOVER", 4 },
-  { "CARD_BRAND_OTHER", "SOUK__PAYMENTS__V1__CARD_BRAND__CARD_BRAND_OTHER", 5 },
-};
-static const ProtobufCIntRange souk__payments__v1__card_brand__value_ranges[] = {
-{0, 0},{0, 6}
-};
-static const ProtobufCEnumValueIndex souk__payments__v1__card_brand__enum_values_by_name[6] =
-{
-  { "CARD_BRAND_AMEX", 3 },
-  { "CARD_BRAND_DISCOVER", 4 },
-  { "CARD_BRAND_MASTERCARD", 2 },
-  { "CARD_BRAND_OTHER", 5 },
-  { "CARD_BRAND_UNSPECIFIED", 0 },
-  { "CARD_BRAND_VISA", 1 },
-};
-const ProtobufCEnumDescriptor souk__payments__v1__card_brand__descriptor =
-{
-  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
-  "souk.payments.v1.CardBrand",
-  "CardBrand",
-  "Souk__Payments__V1__CardBrand",
-  "souk.payments.v1",
-  6,
-  souk__payments__v1__card_brand__enum_values_by_number,
-  6,
-  souk__payments__v1__card_brand__enum_values_by_name,
-  1,
-  souk__payments__v1__card_brand__value_ranges,
-  NULL,NULL,NULL,NULL   /* reserved[1234] */
-};
-static const ProtobufCMethodDescriptor souk__payments__v1__payments_service__method_descriptors[4] =
+static const ProtobufCMethodDescriptor souk__payments__v1__payments_service__method_descriptors[3] =
 {
   { "CreatePayment", &souk__payments__v1__create_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
   { "GetPayment", &souk__payments__v1__get_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
   { "RefundPayment", &souk__payments__v1__refund_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
-  { "ListPaymentsForOrder", &souk__payments__v1__list_payments_for_order_request__descriptor, &souk__payments__v1__list_payments_for_order_response__descriptor },
 };
 const unsigned souk__payments__v1__payments_service__method_indices_by_name[] = {
   0,        /* CreatePayment */
   1,        /* GetPayment */
-  3,        /* ListPaymentsForOrder */
   2         /* RefundPayment */
 };
 const ProtobufCServiceDescriptor souk__payments__v1__payments_service__descriptor =
@@ -1047,7 +667,7 @@ const ProtobufCServiceDescriptor souk__payments__v1__payments_service__descripto
   "PaymentsService",
   "Souk__Payments__V1__PaymentsService",
   "souk.payments.v1",
-  4,
+  3,
   souk__payments__v1__payments_service__method_descriptors,
   souk__payments__v1__payments_service__method_indices_by_name
 };
@@ -1074,14 +694,6 @@ void souk__payments__v1__payments_service__refund_payment(ProtobufCService *serv
 {
   assert(service->descriptor == &souk__payments__v1__payments_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
-}
-void souk__payments__v1__payments_service__list_payments_for_order(ProtobufCService *service,
-                                                                   const Souk__Payments__V1__ListPaymentsForOrderRequest *input,
-                                                                   Souk__Payments__V1__ListPaymentsForOrderResponse_Closure closure,
-                                                                   void *closure_data)
-{
-  assert(service->descriptor == &souk__payments__v1__payments_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void souk__payments__v1__payments_service__init (Souk__Payments__V1__PaymentsService_Service *service,
                                                  Souk__Payments__V1__PaymentsService_ServiceDestroy destroy)

@@ -412,15 +412,15 @@ void   souk__users__v1__get_user_response__free_unpacked
   assert(message->base.descriptor == &souk__users__v1__get_user_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor souk__users__v1__user__field_descriptors[6] =
+static const ProtobufCFieldDescriptor souk__users__v1__user__field_descriptors[4] =
 {
   {
-    "user_id",
+    "id",
     1,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__User, user_id),
+    offsetof(Souk__Users__V1__User, id),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -451,54 +451,29 @@ static const ProtobufCFieldDescriptor souk__users__v1__user__field_descriptors[6
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "status",
-    4,
+    "created_at",
+    7,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
+    PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__User, status),
-    &souk__users__v1__user_status__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "created_at_unix_ms",
-    5,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__User, created_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "updated_at_unix_ms",
-    6,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__User, updated_at_unix_ms),
-    NULL,
+    offsetof(Souk__Users__V1__User, created_at),
+    &google__protobuf__timestamp__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__users__v1__user__field_indices_by_name[] = {
-  4,   /* field[4] = created_at_unix_ms */
+  3,   /* field[3] = created_at */
   1,   /* field[1] = email */
   2,   /* field[2] = full_name */
-  3,   /* field[3] = status */
-  5,   /* field[5] = updated_at_unix_ms */
-  0,   /* field[0] = user_id */
+  0,   /* field[0] = id */
 };
-static const ProtobufCIntRange souk__users__v1__user__number_ranges[1 + 1] =
+static const ProtobufCIntRange souk__users__v1__user__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 7, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor souk__users__v1__user__descriptor =
 {
@@ -508,10 +483,10 @@ const ProtobufCMessageDescriptor souk__users__v1__user__descriptor =
   "Souk__Users__V1__User",
   "souk.users.v1",
   sizeof(Souk__Users__V1__User),
-  6,
+  4,
   souk__users__v1__user__field_descriptors,
   souk__users__v1__user__field_indices_by_name,
-  1,  souk__users__v1__user__number_ranges,
+  2,  souk__users__v1__user__number_ranges,
   (ProtobufCMessageInit) souk__users__v1__user__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -630,7 +605,7 @@ const ProtobufCMessageDescriptor souk__users__v1__authenticate_request__descript
   (ProtobufCMessageInit) souk__users__v1__authenticate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__users__v1__authenticate_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor souk__users__v1__authenticate_response__field_descriptors[3] =
 {
   {
     "access_token",
@@ -657,40 +632,28 @@ static const ProtobufCFieldDescriptor souk__users__v1__authenticate_response__fi
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "expires_at_unix_ms",
-    3,
+    "expires_in",
+    5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
+    PROTOBUF_C_TYPE_INT32,
     0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__AuthenticateResponse, expires_at_unix_ms),
+    offsetof(Souk__Users__V1__AuthenticateResponse, expires_in),
     NULL,
     NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "user_id",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Souk__Users__V1__AuthenticateResponse, user_id),
-    NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned souk__users__v1__authenticate_response__field_indices_by_name[] = {
   0,   /* field[0] = access_token */
-  2,   /* field[2] = expires_at_unix_ms */
+  2,   /* field[2] = expires_in */
   1,   /* field[1] = token_type */
-  3,   /* field[3] = user_id */
 };
-static const ProtobufCIntRange souk__users__v1__authenticate_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange souk__users__v1__authenticate_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 5, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor souk__users__v1__authenticate_response__descriptor =
 {
@@ -700,10 +663,10 @@ const ProtobufCMessageDescriptor souk__users__v1__authenticate_response__descrip
   "Souk__Users__V1__AuthenticateResponse",
   "souk.users.v1",
   sizeof(Souk__Users__V1__AuthenticateResponse),
-  4,
+  3,
   souk__users__v1__authenticate_response__field_descriptors,
   souk__users__v1__authenticate_response__field_indices_by_name,
-  1,  souk__users__v1__authenticate_response__number_ranges,
+  2,  souk__users__v1__authenticate_response__number_ranges,
   (ProtobufCMessageInit) souk__users__v1__authenticate_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -746,7 +709,7 @@ static const ProtobufCFieldDescriptor souk__users__v1__update_profile_request__f
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Souk__Users__V1__UpdateProfileRequest, update_mask),
-    &souk__type__v1__field_mask__descriptor,
+    &google__protobuf__field_mask__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -852,7 +815,7 @@ const ProtobufCMessageDescriptor souk__users__v1__get_user_request__descriptor =
   (ProtobufCMessageInit) souk__users__v1__get_user_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__users__v1__get_user_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor souk__users__v1__get_user_response__field_descriptors[2] =
 {
   {
     "user",
@@ -866,14 +829,27 @@ static const ProtobufCFieldDescriptor souk__users__v1__get_user_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Users__V1__GetUserResponse, status),
+    &souk__users__v1__user_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned souk__users__v1__get_user_response__field_indices_by_name[] = {
+  1,   /* field[1] = status */
   0,   /* field[0] = user */
 };
 static const ProtobufCIntRange souk__users__v1__get_user_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor souk__users__v1__get_user_response__descriptor =
 {
@@ -883,7 +859,7 @@ const ProtobufCMessageDescriptor souk__users__v1__get_user_response__descriptor 
   "Souk__Users__V1__GetUserResponse",
   "souk.users.v1",
   sizeof(Souk__Users__V1__GetUserResponse),
-  1,
+  2,
   souk__users__v1__get_user_response__field_descriptors,
   souk__users__v1__get_user_response__field_indices_by_name,
   1,  souk__users__v1__get_user_response__number_ranges,

@@ -523,6 +523,57 @@ void   souk__test__v1__everything__free_unpacked
   assert(message->base.descriptor == &souk__test__v1__everything__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   souk__test__v1__well_known_values__durations_entry__init
+                     (Souk__Test__V1__WellKnownValues__DurationsEntry         *message)
+{
+  static const Souk__Test__V1__WellKnownValues__DurationsEntry init_value = SOUK__TEST__V1__WELL_KNOWN_VALUES__DURATIONS_ENTRY__INIT;
+  *message = init_value;
+}
+void   souk__test__v1__well_known_values__init
+                     (Souk__Test__V1__WellKnownValues         *message)
+{
+  static const Souk__Test__V1__WellKnownValues init_value = SOUK__TEST__V1__WELL_KNOWN_VALUES__INIT;
+  *message = init_value;
+}
+size_t souk__test__v1__well_known_values__get_packed_size
+                     (const Souk__Test__V1__WellKnownValues *message)
+{
+  assert(message->base.descriptor == &souk__test__v1__well_known_values__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t souk__test__v1__well_known_values__pack
+                     (const Souk__Test__V1__WellKnownValues *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &souk__test__v1__well_known_values__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t souk__test__v1__well_known_values__pack_to_buffer
+                     (const Souk__Test__V1__WellKnownValues *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &souk__test__v1__well_known_values__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Souk__Test__V1__WellKnownValues *
+       souk__test__v1__well_known_values__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Souk__Test__V1__WellKnownValues *)
+     protobuf_c_message_unpack (&souk__test__v1__well_known_values__descriptor,
+                                allocator, len, data);
+}
+void   souk__test__v1__well_known_values__free_unpacked
+                     (Souk__Test__V1__WellKnownValues *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &souk__test__v1__well_known_values__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   souk__test__v1__echo_request__init
                      (Souk__Test__V1__EchoRequest         *message)
 {
@@ -3773,7 +3824,7 @@ const ProtobufCMessageDescriptor souk__test__v1__empty_message__descriptor =
   (ProtobufCMessageInit) souk__test__v1__empty_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__test__v1__everything__field_descriptors[19] =
+static const ProtobufCFieldDescriptor souk__test__v1__everything__field_descriptors[20] =
 {
   {
     "scalars",
@@ -3980,6 +4031,18 @@ static const ProtobufCFieldDescriptor souk__test__v1__everything__field_descript
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "well_known",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__Everything, well_known),
+    &souk__test__v1__well_known_values__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "field_one_thousand",
     1000,
     PROTOBUF_C_LABEL_NONE,
@@ -4007,8 +4070,8 @@ static const ProtobufCFieldDescriptor souk__test__v1__everything__field_descript
 static const unsigned souk__test__v1__everything__field_indices_by_name[] = {
   16,   /* field[16] = deprecated_text */
   6,   /* field[6] = empty */
-  18,   /* field[18] = field_max_number */
-  17,   /* field[17] = field_one_thousand */
+  19,   /* field[19] = field_max_number */
+  18,   /* field[18] = field_one_thousand */
   7,   /* field[7] = imported */
   9,   /* field[9] = imported_enum */
   8,   /* field[8] = imported_list */
@@ -4024,14 +4087,15 @@ static const unsigned souk__test__v1__everything__field_indices_by_name[] = {
   11,   /* field[11] = thing_inner */
   13,   /* field[13] = thing_inner_state */
   12,   /* field[12] = thing_kind */
+  17,   /* field[17] = well_known */
 };
 static const ProtobufCIntRange souk__test__v1__everything__number_ranges[4 + 1] =
 {
   { 1, 0 },
   { 17, 15 },
-  { 1000, 17 },
-  { 536870911, 18 },
-  { 0, 19 }
+  { 1000, 18 },
+  { 536870911, 19 },
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor souk__test__v1__everything__descriptor =
 {
@@ -4041,11 +4105,321 @@ const ProtobufCMessageDescriptor souk__test__v1__everything__descriptor =
   "Souk__Test__V1__Everything",
   "souk.test.v1",
   sizeof(Souk__Test__V1__Everything),
-  19,
+  20,
   souk__test__v1__everything__field_descriptors,
   souk__test__v1__everything__field_indices_by_name,
   4,  souk__test__v1__everything__number_ranges,
   (ProtobufCMessageInit) souk__test__v1__everything__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor souk__test__v1__well_known_values__durations_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues__DurationsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues__DurationsEntry, value),
+    &google__protobuf__duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned souk__test__v1__well_known_values__durations_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange souk__test__v1__well_known_values__durations_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor souk__test__v1__well_known_values__durations_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "souk.test.v1.WellKnownValues.DurationsEntry",
+  "DurationsEntry",
+  "Souk__Test__V1__WellKnownValues__DurationsEntry",
+  "souk.test.v1",
+  sizeof(Souk__Test__V1__WellKnownValues__DurationsEntry),
+  2,
+  souk__test__v1__well_known_values__durations_entry__field_descriptors,
+  souk__test__v1__well_known_values__durations_entry__field_indices_by_name,
+  1,  souk__test__v1__well_known_values__durations_entry__number_ranges,
+  (ProtobufCMessageInit) souk__test__v1__well_known_values__durations_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor souk__test__v1__well_known_values__field_descriptors[18] =
+{
+  {
+    "timestamp",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, timestamp),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, duration),
+    &google__protobuf__duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "field_mask",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, field_mask),
+    &google__protobuf__field_mask__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "empty",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, empty),
+    &google__protobuf__empty__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "double_value",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, double_value),
+    &google__protobuf__double_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "float_value",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, float_value),
+    &google__protobuf__float_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "int64_value",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, int64_value),
+    &google__protobuf__int64_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "uint64_value",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, uint64_value),
+    &google__protobuf__uint64_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "int32_value",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, int32_value),
+    &google__protobuf__int32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "uint32_value",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, uint32_value),
+    &google__protobuf__uint32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bool_value",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, bool_value),
+    &google__protobuf__bool_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "string_value",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, string_value),
+    &google__protobuf__string_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_value",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__WellKnownValues, bytes_value),
+    &google__protobuf__bytes_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timestamps",
+    14,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Test__V1__WellKnownValues, n_timestamps),
+    offsetof(Souk__Test__V1__WellKnownValues, timestamps),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "string_values",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Test__V1__WellKnownValues, n_string_values),
+    offsetof(Souk__Test__V1__WellKnownValues, string_values),
+    &google__protobuf__string_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "durations",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Test__V1__WellKnownValues, n_durations),
+    offsetof(Souk__Test__V1__WellKnownValues, durations),
+    &souk__test__v1__well_known_values__durations_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "choice_int64",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Test__V1__WellKnownValues, choice_case),
+    offsetof(Souk__Test__V1__WellKnownValues, choice_int64),
+    &google__protobuf__int64_value__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "choice_timestamp",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Test__V1__WellKnownValues, choice_case),
+    offsetof(Souk__Test__V1__WellKnownValues, choice_timestamp),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned souk__test__v1__well_known_values__field_indices_by_name[] = {
+  10,   /* field[10] = bool_value */
+  12,   /* field[12] = bytes_value */
+  16,   /* field[16] = choice_int64 */
+  17,   /* field[17] = choice_timestamp */
+  4,   /* field[4] = double_value */
+  1,   /* field[1] = duration */
+  15,   /* field[15] = durations */
+  3,   /* field[3] = empty */
+  2,   /* field[2] = field_mask */
+  5,   /* field[5] = float_value */
+  8,   /* field[8] = int32_value */
+  6,   /* field[6] = int64_value */
+  11,   /* field[11] = string_value */
+  14,   /* field[14] = string_values */
+  0,   /* field[0] = timestamp */
+  13,   /* field[13] = timestamps */
+  9,   /* field[9] = uint32_value */
+  7,   /* field[7] = uint64_value */
+};
+static const ProtobufCIntRange souk__test__v1__well_known_values__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 18 }
+};
+const ProtobufCMessageDescriptor souk__test__v1__well_known_values__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "souk.test.v1.WellKnownValues",
+  "WellKnownValues",
+  "Souk__Test__V1__WellKnownValues",
+  "souk.test.v1",
+  sizeof(Souk__Test__V1__WellKnownValues),
+  18,
+  souk__test__v1__well_known_values__field_descriptors,
+  souk__test__v1__well_known_values__field_indices_by_name,
+  1,  souk__test__v1__well_known_values__number_ranges,
+  (ProtobufCMessageInit) souk__test__v1__well_known_values__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor souk__test__v1__echo_request__field_descriptors[3] =
@@ -4279,7 +4653,7 @@ const ProtobufCMessageDescriptor souk__test__v1__get_echo_request__descriptor =
   (ProtobufCMessageInit) souk__test__v1__get_echo_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor souk__test__v1__update_echo_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor souk__test__v1__update_echo_request__field_descriptors[3] =
 {
   {
     "id",
@@ -4305,15 +4679,28 @@ static const ProtobufCFieldDescriptor souk__test__v1__update_echo_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "update_mask",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Test__V1__UpdateEchoRequest, update_mask),
+    &google__protobuf__field_mask__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned souk__test__v1__update_echo_request__field_indices_by_name[] = {
   0,   /* field[0] = id */
   1,   /* field[1] = payload */
+  2,   /* field[2] = update_mask */
 };
 static const ProtobufCIntRange souk__test__v1__update_echo_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor souk__test__v1__update_echo_request__descriptor =
 {
@@ -4323,7 +4710,7 @@ const ProtobufCMessageDescriptor souk__test__v1__update_echo_request__descriptor
   "Souk__Test__V1__UpdateEchoRequest",
   "souk.test.v1",
   sizeof(Souk__Test__V1__UpdateEchoRequest),
-  2,
+  3,
   souk__test__v1__update_echo_request__field_descriptors,
   souk__test__v1__update_echo_request__field_indices_by_name,
   1,  souk__test__v1__update_echo_request__number_ranges,
