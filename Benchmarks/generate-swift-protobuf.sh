@@ -48,7 +48,6 @@ protoc \
     --swift_opt=FileNaming=PathToUnderscores \
     -I "$protos" -I "$include" \
     souk/api/v1/annotations.proto \
-    souk/type/v1/types.proto \
     souk/orders/v1/orders.proto
 echo "wrote:" >&2
 ls "$out" >&2

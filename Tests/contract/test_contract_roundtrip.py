@@ -497,6 +497,58 @@ def test_binary_to_json(swift_output, sample):
     check_json(swift_output, sample, ".swift.json")
 
 
+def with_absent_messages_as_null(message, document):
+    """Python's JSON with every field (`always_print_fields_with_no_presence`) as Go's protojson
+    EmitUnpopulated writes it, which Swift's `emitUnpopulated` follows: a singular message field
+    that is not set (a oneof member aside) is written as `null`, which Python leaves out."""
+    for field in message.DESCRIPTOR.fields:
+        if field.message_type is None or field.containing_oneof is not None:
+            continue
+        value = getattr(message, field.name)
+        if is_map(field):
+            if field.message_type.fields_by_name["value"].message_type is not None:
+                for key, child in value.items():
+                    if not is_special_json(child.DESCRIPTOR):
+                        with_absent_messages_as_null(child, document[field.json_name][json_map_key(key)])
+        elif field.is_repeated:
+            if not is_special_json(field.message_type):
+                for child, child_document in zip(value, document[field.json_name]):
+                    with_absent_messages_as_null(child, child_document)
+        elif not message.HasField(field.name):
+            document[field.json_name] = None
+        elif not is_special_json(field.message_type):
+            with_absent_messages_as_null(value, document[field.json_name])
+    return document
+
+
+def json_map_key(key):
+    return ("true" if key else "false") if isinstance(key, bool) else str(key)
+
+
+def full_json(message):
+    """What Swift's `JSONEncodingOptions(emitUnpopulated: true)` must write for `message`."""
+    text = json_format.MessageToJson(message, always_print_fields_with_no_presence=True)
+    return with_absent_messages_as_null(message, json.loads(text))
+
+
+def check_full_json(folder, sample):
+    """Swift's JSON with every field: Python's, plus `null` for absent messages; and Python reads it back."""
+    text = read_output(folder, sample.name, ".swift.full.json").decode("utf-8")
+    assert normalised(json.loads(text)) == normalised(full_json(sample.message)), text
+    parsed = json_format.Parse(text, message_class(sample.descriptor)())
+    assert_same_message(sample.message, parsed, f"Swift's JSON {sample.name}.swift.full.json")
+
+
+@pytest.mark.parametrize("sample", ROUND_TRIP, ids=lambda s: s.name)
+def test_binary_to_json_with_every_field(swift_output, sample):
+    """Python binary -> Swift -> JSON with every field (emitUnpopulated): what Python writes with
+    `always_print_fields_with_no_presence`, with null for absent messages; and proto field names."""
+    check_full_json(swift_output, sample)
+    names = read_output(swift_output, sample.name, ".swift.names.json").decode("utf-8")
+    expected = json_format.MessageToJson(sample.message, preserving_proto_field_name=True)
+    assert normalised(json.loads(names)) == normalised(json.loads(expected)), names
+
+
 @pytest.mark.parametrize("sample", ROUND_TRIP + ALT_JSON, ids=lambda s: s.name)
 def test_json_decode(swift_output, sample):
     """Python JSON -> Swift -> binary and JSON: the same message."""

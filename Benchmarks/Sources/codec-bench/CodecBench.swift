@@ -53,7 +53,7 @@ enum CodecBench {
             print("  [\(passed ? "ok" : "FAILED")] \(what)")
             if !passed { checksFailed = true }
         }
-        print("Order: \(Fixture.items.count) items, \(Fixture.history.count) history entries, every field set")
+        print("Order: \(Fixture.items.count) items, two Timestamps, every field set")
         print("Checks:")
         check("both encoders write \(soukBytes.count) bytes (souk \(soukBytes.count), swift-protobuf \(swiftProtobufBytes.count))",
               soukBytes.count == swiftProtobufBytes.count)
@@ -68,11 +68,11 @@ enum CodecBench {
               (try? SoukCodec.decode(soukBytes)) == soukOrder
                   && (try? SwiftProtobufCodec.decode(swiftProtobufBytes)) == swiftProtobufOrder)
         // Both validate strings, so neither is timed skipping work the other does.
-        let invalidUTF8: [UInt8] = [0x0a, 2, 0xC3, 0x28]  // order_id = C3 28
-        let holdingNUL: [UInt8] = [0x0a, 3, 0x61, 0x00, 0x62]  // order_id = "a\0b"
-        check("both refuse an order_id that is not UTF-8",
+        let invalidUTF8: [UInt8] = [0x0a, 2, 0xC3, 0x28]  // id = C3 28
+        let holdingNUL: [UInt8] = [0x0a, 3, 0x61, 0x00, 0x62]  // id = "a\0b"
+        check("both refuse an id that is not UTF-8",
               SoukCodec.decodingError(invalidUTF8) == .invalidUTF8 && SwiftProtobufCodec.rejects(invalidUTF8))
-        check("souk refuses an order_id holding U+0000", SoukCodec.decodingError(holdingNUL) == .stringContainsNUL)
+        check("souk refuses an id holding U+0000", SoukCodec.decodingError(holdingNUL) == .stringContainsNUL)
         let countingAllocations = mallocCounterWorks()
         print(countingAllocations
             ? "  [ok] the malloc counter sees the Swift runtime's allocations"

@@ -1,30 +1,18 @@
 /// The order both codecs encode, as plain values so that each side builds the
-/// same message from it. Every field of `Order`, `OrderItem`, `Money` and
-/// `OrderStatusChange` is set, as for a refunded order — except the first
-/// history entry's `from_status`, which the contract fixes at
-/// `ORDER_STATUS_UNSPECIFIED` (0, so not on the wire).
+/// same message from it. Every field of `Order` and `Order.Item` is set, both
+/// Timestamps with nanoseconds, as for a paid order of ten lines.
 enum Fixture {
     struct Item {
         let sku: String
         let quantity: Int32
         let unitPriceMinor: Int64
-        var lineTotalMinor: Int64 { unitPriceMinor * Int64(quantity) }
     }
 
-    struct StatusChange {
-        let from: Int32
-        let to: Int32
-        let atUnixMs: Int64
-        let reason: String
-    }
-
-    static let orderId = "ord_01J9Z3K4M5N6P7Q8R9S0T1U2V3"
-    static let userId = "usr_01J9Y7W6V5T4S3R2Q1P0N9M8K7"
-    static let currencyCode = "EUR"
-    static let paidByPaymentId = "pay_01J9Z3M2N4P6Q8R0S2T4V6W8X0"
-    static let refundedByRefundId = "ref_01J9Z4A1B3C5D7E9F1G3H5J7K9"
-    /// ORDER_STATUS_REFUNDED: the only status with every id field set.
-    static let status: Int32 = 5
+    static let orderId = "0b6d1f9e-3c2a-4e8b-9f57-6a1d2c3e4f50"
+    static let userId = "7e4c2a1b-9d8f-4b6a-8c3e-2f1a0b9c8d7e"
+    static let currency = "EUR"
+    /// PAID.
+    static let status: Int32 = 2
 
     static let items: [Item] = (0..<10).map { (index: Int) -> Item in
         let sizes = ["S", "M", "L", "XL"]
@@ -34,15 +22,8 @@ enum Fixture {
                     unitPriceMinor: Int64(499 + index * 1_250))
     }
 
-    static var totalMinor: Int64 { items.reduce(0) { $0 + $1.lineTotalMinor } }
+    static var totalMinor: Int64 { items.reduce(0) { $0 + $1.unitPriceMinor * Int64($1.quantity) } }
 
-    static let createdAtUnixMs: Int64 = 1_763_640_000_000
-    static let history: [StatusChange] = [
-        StatusChange(from: 0, to: 1, atUnixMs: createdAtUnixMs, reason: "created"),
-        StatusChange(from: 1, to: 2, atUnixMs: createdAtUnixMs + 94_312,
-                     reason: "paid by payment \(paidByPaymentId)"),
-        StatusChange(from: 2, to: 5, atUnixMs: createdAtUnixMs + 3 * 86_400_000 + 7_211,
-                     reason: "refunded by refund \(refundedByRefundId)"),
-    ]
-    static var updatedAtUnixMs: Int64 { history.last!.atUnixMs }
+    static let createdAt: (seconds: Int64, nanos: Int32) = (1_763_640_000, 123_456_000)
+    static let updatedAt: (seconds: Int64, nanos: Int32) = (1_763_640_094, 312_000_000)
 }

@@ -5,38 +5,21 @@ import SoukProtobuf
 enum SoukCodec {
     static func makeOrder() -> Order {
         var order = Order()
-        order.orderId = Fixture.orderId
+        order.id = Fixture.orderId
         order.userId = Fixture.userId
+        order.status = Order.Status(rawValue: Fixture.status)
+        order.currency = Fixture.currency
         order.items = Fixture.items.map { fixture in
-            var item = OrderItem()
+            var item = Order.Item()
             item.sku = fixture.sku
             item.quantity = fixture.quantity
-            item.unitPrice = money(fixture.unitPriceMinor)
-            item.lineTotal = money(fixture.lineTotalMinor)
+            item.unitPrice = fixture.unitPriceMinor
             return item
         }
-        order.total = money(Fixture.totalMinor)
-        order.status = OrderStatus(rawValue: Fixture.status)
-        order.paidByPaymentId = Fixture.paidByPaymentId
-        order.refundedByRefundId = Fixture.refundedByRefundId
-        order.history = Fixture.history.map { fixture in
-            var change = OrderStatusChange()
-            change.fromStatus = OrderStatus(rawValue: fixture.from)
-            change.toStatus = OrderStatus(rawValue: fixture.to)
-            change.changedAtUnixMs = fixture.atUnixMs
-            change.reason = fixture.reason
-            return change
-        }
-        order.createdAtUnixMs = Fixture.createdAtUnixMs
-        order.updatedAtUnixMs = Fixture.updatedAtUnixMs
+        order.total = Fixture.totalMinor
+        order.createdAt = Google_Protobuf_Timestamp(seconds: Fixture.createdAt.seconds, nanos: Fixture.createdAt.nanos)
+        order.updatedAt = Google_Protobuf_Timestamp(seconds: Fixture.updatedAt.seconds, nanos: Fixture.updatedAt.nanos)
         return order
-    }
-
-    private static func money(_ amountMinor: Int64) -> Money {
-        var money = Money()
-        money.amountMinor = amountMinor
-        money.currencyCode = Fixture.currencyCode
-        return money
     }
 
     @inline(never)
@@ -72,6 +55,6 @@ enum SoukCodec {
 
     /// A number that depends on the decoded message, so no decode can be skipped.
     static func checksum(_ order: Order) -> Int {
-        order.items.count &+ order.history.count &+ order.orderId.utf8.count &+ Int(order.updatedAtUnixMs & 0xff)
+        order.items.count &+ order.id.utf8.count &+ Int(truncatingIfNeeded: order.updatedAt?.nanos ?? 0)
     }
 }

@@ -5,38 +5,21 @@ import SwiftProtobufOrder
 enum SwiftProtobufCodec {
     static func makeOrder() -> Order {
         var order = Order()
-        order.orderID = Fixture.orderId
+        order.id = Fixture.orderId
         order.userID = Fixture.userId
+        order.status = Order.Status(rawValue: Int(Fixture.status))!
+        order.currency = Fixture.currency
         order.items = Fixture.items.map { fixture in
-            var item = OrderItem()
+            var item = Order.Item()
             item.sku = fixture.sku
             item.quantity = fixture.quantity
-            item.unitPrice = money(fixture.unitPriceMinor)
-            item.lineTotal = money(fixture.lineTotalMinor)
+            item.unitPrice = fixture.unitPriceMinor
             return item
         }
-        order.total = money(Fixture.totalMinor)
-        order.status = OrderStatus(rawValue: Int(Fixture.status))!
-        order.paidByPaymentID = Fixture.paidByPaymentId
-        order.refundedByRefundID = Fixture.refundedByRefundId
-        order.history = Fixture.history.map { fixture in
-            var change = OrderStatusChange()
-            change.fromStatus = OrderStatus(rawValue: Int(fixture.from))!
-            change.toStatus = OrderStatus(rawValue: Int(fixture.to))!
-            change.changedAtUnixMs = fixture.atUnixMs
-            change.reason = fixture.reason
-            return change
-        }
-        order.createdAtUnixMs = Fixture.createdAtUnixMs
-        order.updatedAtUnixMs = Fixture.updatedAtUnixMs
+        order.total = Fixture.totalMinor
+        order.createdAt = Google_Protobuf_Timestamp(seconds: Fixture.createdAt.seconds, nanos: Fixture.createdAt.nanos)
+        order.updatedAt = Google_Protobuf_Timestamp(seconds: Fixture.updatedAt.seconds, nanos: Fixture.updatedAt.nanos)
         return order
-    }
-
-    private static func money(_ amountMinor: Int64) -> Money {
-        var money = Money()
-        money.amountMinor = amountMinor
-        money.currencyCode = Fixture.currencyCode
-        return money
     }
 
     @inline(never)
@@ -56,6 +39,6 @@ enum SwiftProtobufCodec {
 
     /// A number that depends on the decoded message, so no decode can be skipped.
     static func checksum(_ order: Order) -> Int {
-        order.items.count &+ order.history.count &+ order.orderID.utf8.count &+ Int(order.updatedAtUnixMs & 0xff)
+        order.items.count &+ order.id.utf8.count &+ Int(truncatingIfNeeded: order.updatedAt.nanos)
     }
 }

@@ -166,14 +166,14 @@ func benchService() async throws -> ServiceResults {
         create.email = "bench-\(runTag)-\(index)@bench.souk.invalid"
         create.password = password
         create.fullName = "Bench User \(index)"
-        _ = try await users.createUser(create)
+        let user = try await users.createUser(create)
         var authenticate = AuthenticateRequest()
         authenticate.email = create.email
         authenticate.password = password
         let before = nowNanoseconds()
         let answer = try await users.authenticate(authenticate)
         authenticateLatencies.append(nowNanoseconds() - before)
-        signedIn.append((answer.userId, answer.accessToken))
+        signedIn.append((user.id, answer.accessToken))
     }
     authenticateLatencies.sort()
     let tokens = signedIn
@@ -200,8 +200,8 @@ func benchService() async throws -> ServiceResults {
                         let before = nowNanoseconds()
                         if before >= deadline { break }
                         let user = try await users.getCurrentUser(GetCurrentUserRequest(), options: options)
-                        guard user.userId == userID else {
-                            throw BenchError(description: "GetCurrentUser answered \(user.userId) for \(userID)'s token")
+                        guard user.id == userID else {
+                            throw BenchError(description: "GetCurrentUser answered \(user.id) for \(userID)'s token")
                         }
                         measurement.latencies.append(nowNanoseconds() - before)
                         measurement.calls += 1
