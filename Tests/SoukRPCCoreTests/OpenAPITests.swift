@@ -138,4 +138,20 @@ struct OpenAPITests {
             #expect(!api.text.contains(name), "\(name) is in the document")
         }
     }
+
+    @Test("well-known types are described by their JSON forms: a Timestamp is a date-time string, a wrapper its nullable value")
+    func wellKnownSchemas() throws {
+        let schemas = try APIDocument.all[0].parsed()["components"]?["schemas"]
+        #expect(schemas?["google.protobuf.Timestamp"]?["type"] == .string("string"))
+        #expect(schemas?["google.protobuf.Timestamp"]?["format"] == .string("date-time"))
+        #expect(schemas?["google.protobuf.Duration"]?["example"] == .string("1.5s"))
+        #expect(schemas?["google.protobuf.FieldMask"]?["type"] == .string("string"))
+        #expect(schemas?["google.protobuf.Int64Value"]?["type"] == .string("string"))
+        #expect(schemas?["google.protobuf.Int64Value"]?["format"] == .string("int64"))
+        #expect(schemas?["google.protobuf.Int64Value"]?["nullable"] == .bool(true))
+        #expect(schemas?["google.protobuf.BoolValue"]?["type"] == .string("boolean"))
+        #expect(schemas?["google.protobuf.Empty"]?["type"] == .string("object"))
+        let user = try APIDocument.all[1].parsed()["components"]?["schemas"]?["souk.users.v1.User"]
+        #expect(user?["properties"]?["createdAt"]?["$ref"] == .string("#/components/schemas/google.protobuf.Timestamp"))
+    }
 }

@@ -200,7 +200,36 @@ struct OpenAPIEmitter {
         return scalarSchema(field)
     }
 
+    /// The schemas of the well-known types: their JSON forms, not their fields.
+    private func wellKnownSchema(_ fullName: String) -> JSONTree? {
+        func string(_ members: [(String, JSONTree)]) -> JSONTree { .object([("type", .string("string"))] + members) }
+        switch fullName {
+        case ".google.protobuf.Timestamp":
+            return string([("format", .string("date-time")),
+                           ("description", .string("An instant in RFC 3339 form: UTC with Z and 0, 3, 6 or 9 fractional digits on output; any offset on input; years 0001 to 9999.")),
+                           ("example", .string("2026-12-01T09:30:00Z"))])
+        case ".google.protobuf.Duration":
+            return string([("pattern", .string("^-?[0-9]+(\\.[0-9]{1,9})?s$")),
+                           ("description", .string("A signed length of time in seconds, with up to 9 fractional digits and the suffix s.")),
+                           ("example", .string("1.5s"))])
+        case ".google.protobuf.FieldMask":
+            return string([("description", .string("Field paths in lowerCamelCase joined by commas; nested fields joined by dots.")),
+                           ("example", .string("fullName"))])
+        case ".google.protobuf.Empty":
+            return .object([("type", .string("object")), ("properties", .object([])), ("additionalProperties", .bool(false))])
+        default:
+            guard let scalar = MessageEmitter.wrappers[fullName] else { return nil }
+            var model = FieldModel(name: "value", jsonName: "value", number: 1, type: scalar, isRepeated: false,
+                                   typeName: "", oneofIndex: nil, isProto3Optional: false, comment: "")
+            model.type = scalar
+            guard case .object(let members) = scalarSchema(model) else { return nil }
+            return .object(members + [("nullable", .bool(true)),
+                                      ("description", .string("The value itself, or null (or absent) for none."))])
+        }
+    }
+
     private func schema(for fullName: String) -> JSONTree {
+        if let wellKnown = wellKnownSchema(fullName) { return wellKnown }
         let entry = registry[fullName]
         if let e = entry.enumModel {
             return .object([

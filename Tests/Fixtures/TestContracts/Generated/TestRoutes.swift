@@ -401,165 +401,79 @@ public enum TestRoutes {
       "components": {
         "schemas": {
           "google.protobuf.BoolValue": {
-            "type": "object",
-            "description": "Wrapper message for `bool`.\n\nThe JSON representation for `BoolValue` is JSON `true` and `false`.",
-            "properties": {
-              "value": {
-                "type": "boolean",
-                "description": "The bool value."
-              }
-            },
-            "additionalProperties": false
+            "type": "boolean",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.BytesValue": {
-            "type": "object",
-            "description": "Wrapper message for `bytes`.\n\nThe JSON representation for `BytesValue` is JSON string.",
-            "properties": {
-              "value": {
-                "type": "string",
-                "format": "byte",
-                "description": "The bytes value."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "format": "byte",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.DoubleValue": {
-            "type": "object",
-            "description": "Wrapper message for `double`.\n\nThe JSON representation for `DoubleValue` is JSON number.",
-            "properties": {
-              "value": {
-                "type": "number",
-                "format": "double",
-                "description": "The double value."
-              }
-            },
-            "additionalProperties": false
+            "type": "number",
+            "format": "double",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.Duration": {
-            "type": "object",
-            "description": "A Duration represents a signed, fixed-length span of time represented\nas a count of seconds and fractions of seconds at nanosecond\nresolution. It is independent of any calendar and concepts like \"day\"\nor \"month\". It is related to Timestamp in that the difference between\ntwo Timestamp values is a Duration and it can be added or subtracted\nfrom a Timestamp. Range is approximately +-10,000 years.\n\n# Examples\n\nExample 1: Compute Duration from two Timestamps in pseudo code.\n\n    Timestamp start = ...;\n    Timestamp end = ...;\n    Duration duration = ...;\n\n    duration.seconds = end.seconds - start.seconds;\n    duration.nanos = end.nanos - start.nanos;\n\n    if (duration.seconds < 0 && duration.nanos > 0) {\n      duration.seconds += 1;\n      duration.nanos -= 1000000000;\n    } else if (duration.seconds > 0 && duration.nanos < 0) {\n      duration.seconds -= 1;\n      duration.nanos += 1000000000;\n    }\n\nExample 2: Compute Timestamp from Timestamp + Duration in pseudo code.\n\n    Timestamp start = ...;\n    Duration duration = ...;\n    Timestamp end = ...;\n\n    end.seconds = start.seconds + duration.seconds;\n    end.nanos = start.nanos + duration.nanos;\n\n    if (end.nanos < 0) {\n      end.seconds -= 1;\n      end.nanos += 1000000000;\n    } else if (end.nanos >= 1000000000) {\n      end.seconds += 1;\n      end.nanos -= 1000000000;\n    }\n\nExample 3: Compute Duration from datetime.timedelta in Python.\n\n    td = datetime.timedelta(days=3, minutes=10)\n    duration = Duration()\n    duration.FromTimedelta(td)\n\n# JSON Mapping\n\nIn JSON format, the Duration type is encoded as a string rather than an\nobject, where the string ends in the suffix \"s\" (indicating seconds) and\nis preceded by the number of seconds, with nanoseconds expressed as\nfractional seconds. For example, 3 seconds with 0 nanoseconds should be\nencoded in JSON format as \"3s\", while 3 seconds and 1 nanosecond should\nbe expressed in JSON format as \"3.000000001s\", and 3 seconds and 1\nmicrosecond should be expressed in JSON format as \"3.000001s\".",
-            "properties": {
-              "seconds": {
-                "type": "string",
-                "format": "int64",
-                "description": "Signed seconds of the span of time. Must be from -315,576,000,000\nto +315,576,000,000 inclusive. Note: these bounds are computed from:\n60 sec/min * 60 min/hr * 24 hr/day * 365.25 days/year * 10000 years"
-              },
-              "nanos": {
-                "type": "integer",
-                "format": "int32",
-                "description": "Signed fractions of a second at nanosecond resolution of the span\nof time. Durations less than one second are represented with a 0\n`seconds` field and a positive or negative `nanos` field. For durations\nof one second or more, a non-zero value for the `nanos` field must be\nof the same sign as the `seconds` field. Must be from -999,999,999\nto +999,999,999 inclusive."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$",
+            "description": "A signed length of time in seconds, with up to 9 fractional digits and the suffix s.",
+            "example": "1.5s"
           },
           "google.protobuf.Empty": {
             "type": "object",
-            "description": "A generic empty message that you can re-use to avoid defining duplicated\nempty messages in your APIs. A typical example is to use it as the request\nor the response type of an API method. For instance:\n\n    service Foo {\n      rpc Bar(google.protobuf.Empty) returns (google.protobuf.Empty);\n    }",
             "properties": {},
             "additionalProperties": false
           },
           "google.protobuf.FieldMask": {
-            "type": "object",
-            "description": "`FieldMask` represents a set of symbolic field paths, for example:\n\n    paths: \"f.a\"\n    paths: \"f.b.d\"\n\nHere `f` represents a field in some root message, `a` and `b`\nfields in the message found in `f`, and `d` a field found in the\nmessage in `f.b`.\n\nField masks are used to specify a subset of fields that should be\nreturned by a get operation or modified by an update operation.\nField masks also have a custom JSON encoding (see below).\n\n# Field Masks in Projections\n\nWhen used in the context of a projection, a response message or\nsub-message is filtered by the API to only contain those fields as\nspecified in the mask. For example, if the mask in the previous\nexample is applied to a response message as follows:\n\n    f {\n      a : 22\n      b {\n        d : 1\n        x : 2\n      }\n      y : 13\n    }\n    z: 8\n\nThe result will not contain specific values for fields x,y and z\n(their value will be set to the default, and omitted in proto text\noutput):\n\n\n    f {\n      a : 22\n      b {\n        d : 1\n      }\n    }\n\nA repeated field is not allowed except at the last position of a\npaths string.\n\nIf a FieldMask object is not present in a get operation, the\noperation applies to all fields (as if a FieldMask of all fields\nhad been specified).\n\nNote that a field mask does not necessarily apply to the\ntop-level response message. In case of a REST get operation, the\nfield mask applies directly to the response, but in case of a REST\nlist operation, the mask instead applies to each individual message\nin the returned resource list. In case of a REST custom method,\nother definitions may be used. Where the mask applies will be\nclearly documented together with its declaration in the API.  In\nany case, the effect on the returned resource/resources is required\nbehavior for APIs.\n\n# Field Masks in Update Operations\n\nA field mask in update operations specifies which fields of the\ntargeted resource are going to be updated. The API is required\nto only change the values of the fields as specified in the mask\nand leave the others untouched. If a resource is passed in to\ndescribe the updated values, the API ignores the values of all\nfields not covered by the mask.\n\nIf a repeated field is specified for an update operation, new values will\nbe appended to the existing repeated field in the target resource. Note that\na repeated field is only allowed in the last position of a `paths` string.\n\nIf a sub-message is specified in the last position of the field mask for an\nupdate operation, then new value will be merged into the existing sub-message\nin the target resource.\n\nFor example, given the target message:\n\n    f {\n      b {\n        d: 1\n        x: 2\n      }\n      c: [1]\n    }\n\nAnd an update message:\n\n    f {\n      b {\n        d: 10\n      }\n      c: [2]\n    }\n\nthen if the field mask is:\n\n paths: [\"f.b\", \"f.c\"]\n\nthen the result will be:\n\n    f {\n      b {\n        d: 10\n        x: 2\n      }\n      c: [1, 2]\n    }\n\nAn implementation may provide options to override this default behavior for\nrepeated and message fields.\n\nIn order to reset a field's value to the default, the field must\nbe in the mask and set to the default value in the provided resource.\nHence, in order to reset all fields of a resource, provide a default\ninstance of the resource and set all fields in the mask, or do\nnot provide a mask as described below.\n\nIf a field mask is not present on update, the operation applies to\nall fields (as if a field mask of all fields has been specified).\nNote that in the presence of schema evolution, this may mean that\nfields the client does not know and has therefore not filled into\nthe request will be reset to their default. If this is unwanted\nbehavior, a specific service may require a client to always specify\na field mask, producing an error if not.\n\nAs with get operations, the location of the resource which\ndescribes the updated values in the request message depends on the\noperation kind. In any case, the effect of the field mask is\nrequired to be honored by the API.\n\n## Considerations for HTTP REST\n\nThe HTTP kind of an update operation which uses a field mask must\nbe set to PATCH instead of PUT in order to satisfy HTTP semantics\n(PUT must only be used for full updates).\n\n# JSON Encoding of Field Masks\n\nIn JSON, a field mask is encoded as a single string where paths are\nseparated by a comma. Fields name in each path are converted\nto/from lower-camel naming conventions.\n\nAs an example, consider the following message declarations:\n\n    message Profile {\n      User user = 1;\n      Photo photo = 2;\n    }\n    message User {\n      string display_name = 1;\n      string address = 2;\n    }\n\nIn proto a field mask for `Profile` may look as such:\n\n    mask {\n      paths: \"user.display_name\"\n      paths: \"photo\"\n    }\n\nIn JSON, the same mask is represented as below:\n\n    {\n      mask: \"user.displayName,photo\"\n    }\n\n# Field Masks and Oneof Fields\n\nField masks treat fields in oneofs just as regular fields. Consider the\nfollowing message:\n\n    message SampleMessage {\n      oneof test_oneof {\n        string name = 4;\n        SubMessage sub_message = 9;\n      }\n    }\n\nThe field mask can be:\n\n    mask {\n      paths: \"name\"\n    }\n\nOr:\n\n    mask {\n      paths: \"sub_message\"\n    }\n\nNote that oneof type names (\"test_oneof\" in this case) cannot be used in\npaths.\n\n## Field Mask Verification\n\nThe implementation of any API method which has a FieldMask type field in the\nrequest should verify the included field paths, and return an\n`INVALID_ARGUMENT` error if any path is unmappable.",
-            "properties": {
-              "paths": {
-                "type": "array",
-                "items": {
-                  "type": "string"
-                },
-                "description": "The set of field mask paths."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "description": "Field paths in lowerCamelCase joined by commas; nested fields joined by dots.",
+            "example": "fullName"
           },
           "google.protobuf.FloatValue": {
-            "type": "object",
-            "description": "Wrapper message for `float`.\n\nThe JSON representation for `FloatValue` is JSON number.",
-            "properties": {
-              "value": {
-                "type": "number",
-                "format": "float",
-                "description": "The float value."
-              }
-            },
-            "additionalProperties": false
+            "type": "number",
+            "format": "float",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.Int32Value": {
-            "type": "object",
-            "description": "Wrapper message for `int32`.\n\nThe JSON representation for `Int32Value` is JSON number.",
-            "properties": {
-              "value": {
-                "type": "integer",
-                "format": "int32",
-                "description": "The int32 value."
-              }
-            },
-            "additionalProperties": false
+            "type": "integer",
+            "format": "int32",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.Int64Value": {
-            "type": "object",
-            "description": "Wrapper message for `int64`.\n\nThe JSON representation for `Int64Value` is JSON string.",
-            "properties": {
-              "value": {
-                "type": "string",
-                "format": "int64",
-                "description": "The int64 value."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "format": "int64",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.StringValue": {
-            "type": "object",
-            "description": "Wrapper message for `string`.\n\nThe JSON representation for `StringValue` is JSON string.",
-            "properties": {
-              "value": {
-                "type": "string",
-                "description": "The string value."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.Timestamp": {
-            "type": "object",
-            "description": "A Timestamp represents a point in time independent of any time zone or local\ncalendar, encoded as a count of seconds and fractions of seconds at\nnanosecond resolution. The count is relative to an epoch at UTC midnight on\nJanuary 1, 1970, in the proleptic Gregorian calendar which extends the\nGregorian calendar backwards to year one.\n\nAll minutes are 60 seconds long. Leap seconds are \"smeared\" so that no leap\nsecond table is needed for interpretation, using a [24-hour linear\nsmear](https://developers.google.com/time/smear).\n\nThe range is from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. By\nrestricting to that range, we ensure that we can convert to and from [RFC\n3339](https://www.ietf.org/rfc/rfc3339.txt) date strings.\n\n# Examples\n\nExample 1: Compute Timestamp from POSIX `time()`.\n\n    Timestamp timestamp;\n    timestamp.set_seconds(time(NULL));\n    timestamp.set_nanos(0);\n\nExample 2: Compute Timestamp from POSIX `gettimeofday()`.\n\n    struct timeval tv;\n    gettimeofday(&tv, NULL);\n\n    Timestamp timestamp;\n    timestamp.set_seconds(tv.tv_sec);\n    timestamp.set_nanos(tv.tv_usec * 1000);\n\nExample 3: Compute Timestamp from Win32 `GetSystemTimeAsFileTime()`.\n\n    FILETIME ft;\n    GetSystemTimeAsFileTime(&ft);\n    UINT64 ticks = (((UINT64)ft.dwHighDateTime) << 32) | ft.dwLowDateTime;\n\n    // A Windows tick is 100 nanoseconds. Windows epoch 1601-01-01T00:00:00Z\n    // is 11644473600 seconds before Unix epoch 1970-01-01T00:00:00Z.\n    Timestamp timestamp;\n    timestamp.set_seconds((INT64) ((ticks / 10000000) - 11644473600LL));\n    timestamp.set_nanos((INT32) ((ticks % 10000000) * 100));\n\nExample 4: Compute Timestamp from Java `System.currentTimeMillis()`.\n\n    long millis = System.currentTimeMillis();\n\n    Timestamp timestamp = Timestamp.newBuilder().setSeconds(millis / 1000)\n        .setNanos((int) ((millis % 1000) * 1000000)).build();\n\n\nExample 5: Compute Timestamp from Java `Instant.now()`.\n\n    Instant now = Instant.now();\n\n    Timestamp timestamp =\n        Timestamp.newBuilder().setSeconds(now.getEpochSecond())\n            .setNanos(now.getNano()).build();\n\n\nExample 6: Compute Timestamp from current time in Python.\n\n    timestamp = Timestamp()\n    timestamp.GetCurrentTime()\n\n# JSON Mapping\n\nIn JSON format, the Timestamp type is encoded as a string in the\n[RFC 3339](https://www.ietf.org/rfc/rfc3339.txt) format. That is, the\nformat is \"{year}-{month}-{day}T{hour}:{min}:{sec}[.{frac_sec}]Z\"\nwhere {year} is always expressed using four digits while {month}, {day},\n{hour}, {min}, and {sec} are zero-padded to two digits each. The fractional\nseconds, which can go up to 9 digits (i.e. up to 1 nanosecond resolution),\nare optional. The \"Z\" suffix indicates the timezone (\"UTC\"); the timezone\nis required. A proto3 JSON serializer should always use UTC (as indicated by\n\"Z\") when printing the Timestamp type and a proto3 JSON parser should be\nable to accept both UTC and other timezones (as indicated by an offset).\n\nFor example, \"2017-01-15T01:30:15.01Z\" encodes 15.01 seconds past\n01:30 UTC on January 15, 2017.\n\nIn JavaScript, one can convert a Date object to this format using the\nstandard\n[toISOString()](https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Date/toISOString)\nmethod. In Python, a standard `datetime.datetime` object can be converted\nto this format using\n[`strftime`](https://docs.python.org/2/library/time.html#time.strftime) with\nthe time format spec '%Y-%m-%dT%H:%M:%S.%fZ'. Likewise, in Java, one can use\nthe Joda Time's [`ISODateTimeFormat.dateTime()`](\nhttp://www.joda.org/joda-time/apidocs/org/joda/time/format/ISODateTimeFormat.html#dateTime%2D%2D\n) to obtain a formatter capable of generating timestamps in this format.",
-            "properties": {
-              "seconds": {
-                "type": "string",
-                "format": "int64",
-                "description": "Represents seconds of UTC time since Unix epoch\n1970-01-01T00:00:00Z. Must be from 0001-01-01T00:00:00Z to\n9999-12-31T23:59:59Z inclusive."
-              },
-              "nanos": {
-                "type": "integer",
-                "format": "int32",
-                "description": "Non-negative fractions of a second at nanosecond resolution. Negative\nsecond values with fractions must still have non-negative nanos values\nthat count forward in time. Must be from 0 to 999,999,999\ninclusive."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "format": "date-time",
+            "description": "An instant in RFC 3339 form: UTC with Z and 0, 3, 6 or 9 fractional digits on output; any offset on input; years 0001 to 9999.",
+            "example": "2026-12-01T09:30:00Z"
           },
           "google.protobuf.UInt32Value": {
-            "type": "object",
-            "description": "Wrapper message for `uint32`.\n\nThe JSON representation for `UInt32Value` is JSON number.",
-            "properties": {
-              "value": {
-                "type": "integer",
-                "format": "int64",
-                "minimum": 0,
-                "description": "The uint32 value."
-              }
-            },
-            "additionalProperties": false
+            "type": "integer",
+            "format": "int64",
+            "minimum": 0,
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "google.protobuf.UInt64Value": {
-            "type": "object",
-            "description": "Wrapper message for `uint64`.\n\nThe JSON representation for `UInt64Value` is JSON string.",
-            "properties": {
-              "value": {
-                "type": "string",
-                "format": "uint64",
-                "description": "The uint64 value."
-              }
-            },
-            "additionalProperties": false
+            "type": "string",
+            "format": "uint64",
+            "nullable": true,
+            "description": "The value itself, or null (or absent) for none."
           },
           "souk.test.other.v1.GetThingRequest": {
             "type": "object",
