@@ -22,226 +22,146 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-/// Where an order stands. The legal transitions are:
-/// PENDING → PAID (`MarkOrderPaid`), PAID → FULFILLED,
-/// PENDING → CANCELLED (`CancelOrder`), PAID → REFUNDED
-/// (`MarkOrderRefunded`). Every other move is `FAILED_PRECONDITION`;
-/// FULFILLED, CANCELLED and REFUNDED are final.
-public nonisolated enum OrderStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
-
-  /// Not set; never the status of an order. Appears only as the `from_status`
-  /// of an order's first history entry.
-  case unspecified // = 0
-
-  /// Created and awaiting payment. The only status in which an order can be
-  /// paid or cancelled.
-  case pending // = 1
-
-  /// Paid by `paid_by_payment_id`; awaiting fulfilment, or refundable.
-  case paid // = 2
-
-  /// Shipped or delivered. Final.
-  case fulfilled // = 3
-
-  /// Cancelled before payment. Final.
-  case cancelled // = 4
-
-  /// Paid, then refunded in full. Final.
-  case refunded // = 5
-  case UNRECOGNIZED(Int)
-
-  public init() {
-    self = .unspecified
-  }
-
-  public init?(rawValue: Int) {
-    switch rawValue {
-    case 0: self = .unspecified
-    case 1: self = .pending
-    case 2: self = .paid
-    case 3: self = .fulfilled
-    case 4: self = .cancelled
-    case 5: self = .refunded
-    default: self = .UNRECOGNIZED(rawValue)
-    }
-  }
-
-  public var rawValue: Int {
-    switch self {
-    case .unspecified: return 0
-    case .pending: return 1
-    case .paid: return 2
-    case .fulfilled: return 3
-    case .cancelled: return 4
-    case .refunded: return 5
-    case .UNRECOGNIZED(let i): return i
-    }
-  }
-
-  // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [OrderStatus] = [
-    .unspecified,
-    .pending,
-    .paid,
-    .fulfilled,
-    .cancelled,
-    .refunded,
-  ]
-
-}
-
 /// An order: what a user bought, for how much, and where it stands.
 public nonisolated struct Order: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The order's id, assigned by the server: an opaque string of at most 64
-  /// ASCII characters. Never changes.
-  public var orderID: String = String()
+  /// The order's id, assigned by the server: a UUID. Never changes.
+  public var id: String = String()
 
   /// The id of the user who placed the order (a `souk.users.v1.User`).
   public var userID: String = String()
 
+  /// Where the order stands; never `STATUS_UNSPECIFIED`.
+  public var status: Order.Status = .unspecified
+
+  /// The order's currency, an ISO 4217 code: three upper-case letters.
+  public var currency: String = String()
+
   /// The ordered items, in the order given at creation; at least one.
-  public var items: [OrderItem] = []
+  public var items: [Order.Item] = []
 
-  /// The sum of the items' `line_total`s, in the order's currency.
-  public var total: Money {
-    get {_total ?? Money()}
-    set {_total = newValue}
+  /// The sum of `unit_price` times `quantity` over the items, in minor units
+  /// of `currency` (a JSON string, as every int64).
+  public var total: Int64 = 0
+
+  /// When the order was created.
+  public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_createdAt = newValue}
   }
-  /// Returns true if `total` has been explicitly set.
-  public var hasTotal: Bool {self._total != nil}
-  /// Clears the value of `total`. Subsequent reads from it will return its default value.
-  public mutating func clearTotal() {self._total = nil}
+  /// Returns true if `createdAt` has been explicitly set.
+  public var hasCreatedAt: Bool {self._createdAt != nil}
+  /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
+  public mutating func clearCreatedAt() {self._createdAt = nil}
 
-  /// Where the order stands; never `ORDER_STATUS_UNSPECIFIED`.
-  public var status: OrderStatus = .unspecified
-
-  /// The id of the payment that paid the order (a
-  /// `souk.payments.v1.Payment`); empty until the order is paid.
-  public var paidByPaymentID: String = String()
-
-  /// The id of the refund that refunded the order (a
-  /// `souk.payments.v1.Refund`); empty unless the status is
-  /// `ORDER_STATUS_REFUNDED`.
-  public var refundedByRefundID: String = String()
-
-  /// Every status change, oldest first. The first entry is the creation
-  /// (`ORDER_STATUS_UNSPECIFIED` → `ORDER_STATUS_PENDING`); the last entry's
-  /// `to_status` equals `status`.
-  public var history: [OrderStatusChange] = []
-
-  /// When the order was created, Unix milliseconds (UTC).
-  public var createdAtUnixMs: Int64 = 0
-
-  /// When the order last changed, Unix milliseconds (UTC).
-  public var updatedAtUnixMs: Int64 = 0
+  /// When the order's status last changed; `created_at` until then.
+  public var updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_updatedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_updatedAt = newValue}
+  }
+  /// Returns true if `updatedAt` has been explicitly set.
+  public var hasUpdatedAt: Bool {self._updatedAt != nil}
+  /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdatedAt() {self._updatedAt = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  /// Where an order stands. The legal changes are PENDING → PAID
+  /// (`MarkOrderPaid`), PAID → FULFILLED, PENDING → CANCELLED
+  /// (`CancelOrder`) and PAID → REFUNDED (`MarkOrderRefunded`); every other
+  /// move is `FAILED_PRECONDITION`. FULFILLED, CANCELLED and REFUNDED are
+  /// final.
+  public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
 
-  fileprivate var _total: Money? = nil
-}
+    /// Not set; never the status of an order.
+    case unspecified // = 0
 
-/// One line of an order, as stored.
-public nonisolated struct OrderItem: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
+    /// Created and awaiting payment: the only status in which an order can be
+    /// paid or cancelled.
+    case pending // = 1
 
-  /// The product's stock-keeping unit, as given at creation.
-  public var sku: String = String()
+    /// Paid; awaiting fulfilment, or refundable.
+    case paid // = 2
 
-  /// How many units: 1 to 1000.
-  public var quantity: Int32 = 0
+    /// Shipped or delivered. Final.
+    case fulfilled // = 3
 
-  /// The price of one unit, in the order's currency.
-  public var unitPrice: Money {
-    get {_unitPrice ?? Money()}
-    set {_unitPrice = newValue}
+    /// Cancelled before payment. Final.
+    case cancelled // = 4
+
+    /// Paid, then refunded in full. Final.
+    case refunded // = 5
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .pending
+      case 2: self = .paid
+      case 3: self = .fulfilled
+      case 4: self = .cancelled
+      case 5: self = .refunded
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .pending: return 1
+      case .paid: return 2
+      case .fulfilled: return 3
+      case .cancelled: return 4
+      case .refunded: return 5
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Order.Status] = [
+      .unspecified,
+      .pending,
+      .paid,
+      .fulfilled,
+      .cancelled,
+      .refunded,
+    ]
+
   }
-  /// Returns true if `unitPrice` has been explicitly set.
-  public var hasUnitPrice: Bool {self._unitPrice != nil}
-  /// Clears the value of `unitPrice`. Subsequent reads from it will return its default value.
-  public mutating func clearUnitPrice() {self._unitPrice = nil}
 
-  /// `unit_price` times `quantity`, in the order's currency.
-  public var lineTotal: Money {
-    get {_lineTotal ?? Money()}
-    set {_lineTotal = newValue}
+  /// One line of an order.
+  public nonisolated struct Item: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// The product's stock-keeping unit: 1 to 64 characters.
+    public var sku: String = String()
+
+    /// How many units: 1 to 10,000.
+    public var quantity: Int32 = 0
+
+    /// The price of one unit in minor units of the order's currency: 0 to
+    /// 1,000,000,000 (a JSON string or number on input, a string on output).
+    public var unitPrice: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
   }
-  /// Returns true if `lineTotal` has been explicitly set.
-  public var hasLineTotal: Bool {self._lineTotal != nil}
-  /// Clears the value of `lineTotal`. Subsequent reads from it will return its default value.
-  public mutating func clearLineTotal() {self._lineTotal = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _unitPrice: Money? = nil
-  fileprivate var _lineTotal: Money? = nil
-}
-
-/// One entry of an order's status history.
-public nonisolated struct OrderStatusChange: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// The status before the change; `ORDER_STATUS_UNSPECIFIED` for the
-  /// creation entry.
-  public var fromStatus: OrderStatus = .unspecified
-
-  /// The status after the change; never `ORDER_STATUS_UNSPECIFIED`.
-  public var toStatus: OrderStatus = .unspecified
-
-  /// When the change happened, Unix milliseconds (UTC).
-  public var changedAtUnixMs: Int64 = 0
-
-  /// Why, human-readable, set by the server (e.g. `created`,
-  /// `cancelled by owner`, `paid by payment <id>`); may be empty.
-  public var reason: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-/// One line of a new order.
-public nonisolated struct OrderItemInput: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// The product's stock-keeping unit: 1 to 64 characters from ASCII letters,
-  /// digits, `-`, `_` and `.`. Each SKU at most once per order.
-  public var sku: String = String()
-
-  /// How many units: 1 to 1000.
-  public var quantity: Int32 = 0
-
-  /// The price of one unit, taken as given (Souk has no catalogue):
-  /// `amount_minor` 0 to 100000000000, `currency_code` equal to the
-  /// request's `currency_code`.
-  public var unitPrice: Money {
-    get {_unitPrice ?? Money()}
-    set {_unitPrice = newValue}
-  }
-  /// Returns true if `unitPrice` has been explicitly set.
-  public var hasUnitPrice: Bool {self._unitPrice != nil}
-  /// Clears the value of `unitPrice`. Subsequent reads from it will return its default value.
-  public mutating func clearUnitPrice() {self._unitPrice = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _unitPrice: Money? = nil
+  fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 /// The request of `CreateOrder`.
@@ -250,12 +170,12 @@ public nonisolated struct CreateOrderRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The items: 1 to 100, each SKU at most once.
-  public var items: [OrderItemInput] = []
+  /// The order's currency, an ISO 4217 code: three upper-case letters (e.g.
+  /// `EUR`); every unit price is in it.
+  public var currency: String = String()
 
-  /// The order's currency, an ISO 4217 code (e.g. `EUR`); every item's
-  /// `unit_price` must be in it.
-  public var currencyCode: String = String()
+  /// The items: 1 to 100.
+  public var items: [Order.Item] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -282,12 +202,13 @@ public nonisolated struct ListOrdersRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The maximum number of orders to return: 0 means the default, 20; values
-  /// above 100 are treated as 100; negative values are `INVALID_ARGUMENT`.
+  /// The maximum number of orders to return: 1 to 100; 0 means the default,
+  /// 20. Anything else is `INVALID_ARGUMENT`.
   public var pageSize: Int32 = 0
 
   /// Empty for the first page; otherwise the `next_page_token` of the
-  /// previous response, unchanged. An invalid token is `INVALID_ARGUMENT`.
+  /// previous response, unchanged. A token that was altered, or made for
+  /// another user, is `INVALID_ARGUMENT`.
   public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -339,21 +260,15 @@ public nonisolated struct MarkOrderPaidRequest: Sendable {
   /// not be empty. The idempotency key of this call.
   public var paymentID: String = String()
 
-  /// The amount paid; must equal the order's `total` (amount and currency).
-  public var amount: Money {
-    get {_amount ?? Money()}
-    set {_amount = newValue}
-  }
-  /// Returns true if `amount` has been explicitly set.
-  public var hasAmount: Bool {self._amount != nil}
-  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
-  public mutating func clearAmount() {self._amount = nil}
+  /// The amount paid in minor units; must equal the order's `total`.
+  public var amount: Int64 = 0
+
+  /// The currency paid in; must equal the order's `currency`.
+  public var currency: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-
-  fileprivate var _amount: Money? = nil
 }
 
 /// The request of the internal `MarkOrderRefunded`.
@@ -365,13 +280,9 @@ public nonisolated struct MarkOrderRefundedRequest: Sendable {
   /// The id of the order that was refunded; must not be empty.
   public var orderID: String = String()
 
-  /// The id of the refunded payment; must equal the order's
-  /// `paid_by_payment_id`. The idempotency key of this call.
+  /// The id of the refunded payment; must be the payment that paid the
+  /// order. The idempotency key of this call.
   public var paymentID: String = String()
-
-  /// The id of the refund (a `souk.payments.v1.Refund`); must not be empty.
-  /// Recorded as the order's `refunded_by_refund_id`.
-  public var refundID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -382,13 +293,9 @@ public nonisolated struct MarkOrderRefundedRequest: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "souk.orders.v1"
 
-nonisolated extension OrderStatus: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ORDER_STATUS_UNSPECIFIED\0\u{1}ORDER_STATUS_PENDING\0\u{1}ORDER_STATUS_PAID\0\u{1}ORDER_STATUS_FULFILLED\0\u{1}ORDER_STATUS_CANCELLED\0\u{1}ORDER_STATUS_REFUNDED\0")
-}
-
 nonisolated extension Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Order"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}user_id\0\u{1}items\0\u{1}total\0\u{1}status\0\u{3}paid_by_payment_id\0\u{3}refunded_by_refund_id\0\u{1}history\0\u{3}created_at_unix_ms\0\u{3}updated_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}user_id\0\u{1}status\0\u{1}currency\0\u{1}items\0\u{1}total\0\u{3}created_at\0\u{3}updated_at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -396,16 +303,14 @@ nonisolated extension Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplem
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._total) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.paidByPaymentID) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.refundedByRefundID) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.history) }()
-      case 9: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
-      case 10: try { try decoder.decodeSingularInt64Field(value: &self.updatedAtUnixMs) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.currency) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.total) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
       default: break
       }
     }
@@ -416,151 +321,53 @@ nonisolated extension Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplem
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.orderID.isEmpty {
-      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
     }
     if !self.userID.isEmpty {
       try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
     }
-    if !self.items.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.items, fieldNumber: 3)
-    }
-    try { if let v = self._total {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 5)
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 3)
     }
-    if !self.paidByPaymentID.isEmpty {
-      try visitor.visitSingularStringField(value: self.paidByPaymentID, fieldNumber: 6)
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 4)
     }
-    if !self.refundedByRefundID.isEmpty {
-      try visitor.visitSingularStringField(value: self.refundedByRefundID, fieldNumber: 7)
+    if !self.items.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.items, fieldNumber: 5)
     }
-    if !self.history.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.history, fieldNumber: 8)
+    if self.total != 0 {
+      try visitor.visitSingularInt64Field(value: self.total, fieldNumber: 6)
     }
-    if self.createdAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.createdAtUnixMs, fieldNumber: 9)
-    }
-    if self.updatedAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.updatedAtUnixMs, fieldNumber: 10)
-    }
+    try { if let v = self._createdAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._updatedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Order, rhs: Order) -> Bool {
-    if lhs.orderID != rhs.orderID {return false}
+    if lhs.id != rhs.id {return false}
     if lhs.userID != rhs.userID {return false}
-    if lhs.items != rhs.items {return false}
-    if lhs._total != rhs._total {return false}
     if lhs.status != rhs.status {return false}
-    if lhs.paidByPaymentID != rhs.paidByPaymentID {return false}
-    if lhs.refundedByRefundID != rhs.refundedByRefundID {return false}
-    if lhs.history != rhs.history {return false}
-    if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
-    if lhs.updatedAtUnixMs != rhs.updatedAtUnixMs {return false}
+    if lhs.currency != rhs.currency {return false}
+    if lhs.items != rhs.items {return false}
+    if lhs.total != rhs.total {return false}
+    if lhs._createdAt != rhs._createdAt {return false}
+    if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension OrderItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".OrderItem"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}quantity\0\u{3}unit_price\0\u{3}line_total\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.sku) }()
-      case 2: try { try decoder.decodeSingularInt32Field(value: &self.quantity) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._unitPrice) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._lineTotal) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.sku.isEmpty {
-      try visitor.visitSingularStringField(value: self.sku, fieldNumber: 1)
-    }
-    if self.quantity != 0 {
-      try visitor.visitSingularInt32Field(value: self.quantity, fieldNumber: 2)
-    }
-    try { if let v = self._unitPrice {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._lineTotal {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: OrderItem, rhs: OrderItem) -> Bool {
-    if lhs.sku != rhs.sku {return false}
-    if lhs.quantity != rhs.quantity {return false}
-    if lhs._unitPrice != rhs._unitPrice {return false}
-    if lhs._lineTotal != rhs._lineTotal {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
+nonisolated extension Order.Status: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_UNSPECIFIED\0\u{1}PENDING\0\u{1}PAID\0\u{1}FULFILLED\0\u{1}CANCELLED\0\u{1}REFUNDED\0")
 }
 
-nonisolated extension OrderStatusChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".OrderStatusChange"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_status\0\u{3}to_status\0\u{3}changed_at_unix_ms\0\u{1}reason\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.fromStatus) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.toStatus) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.changedAtUnixMs) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.fromStatus != .unspecified {
-      try visitor.visitSingularEnumField(value: self.fromStatus, fieldNumber: 1)
-    }
-    if self.toStatus != .unspecified {
-      try visitor.visitSingularEnumField(value: self.toStatus, fieldNumber: 2)
-    }
-    if self.changedAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.changedAtUnixMs, fieldNumber: 3)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: OrderStatusChange, rhs: OrderStatusChange) -> Bool {
-    if lhs.fromStatus != rhs.fromStatus {return false}
-    if lhs.toStatus != rhs.toStatus {return false}
-    if lhs.changedAtUnixMs != rhs.changedAtUnixMs {return false}
-    if lhs.reason != rhs.reason {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension OrderItemInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".OrderItemInput"
+nonisolated extension Order.Item: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Order.protoMessageName + ".Item"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}quantity\0\u{3}unit_price\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -571,33 +378,29 @@ nonisolated extension OrderItemInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.sku) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.quantity) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._unitPrice) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.unitPrice) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.sku.isEmpty {
       try visitor.visitSingularStringField(value: self.sku, fieldNumber: 1)
     }
     if self.quantity != 0 {
       try visitor.visitSingularInt32Field(value: self.quantity, fieldNumber: 2)
     }
-    try { if let v = self._unitPrice {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
+    if self.unitPrice != 0 {
+      try visitor.visitSingularInt64Field(value: self.unitPrice, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: OrderItemInput, rhs: OrderItemInput) -> Bool {
+  public static func ==(lhs: Order.Item, rhs: Order.Item) -> Bool {
     if lhs.sku != rhs.sku {return false}
     if lhs.quantity != rhs.quantity {return false}
-    if lhs._unitPrice != rhs._unitPrice {return false}
+    if lhs.unitPrice != rhs.unitPrice {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -605,7 +408,7 @@ nonisolated extension OrderItemInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension CreateOrderRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateOrderRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}items\0\u{3}currency_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}currency\0\u{1}items\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -613,26 +416,26 @@ nonisolated extension CreateOrderRequest: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.currency) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.items.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.items, fieldNumber: 1)
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 1)
     }
-    if !self.currencyCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 2)
+    if !self.items.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.items, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: CreateOrderRequest, rhs: CreateOrderRequest) -> Bool {
+    if lhs.currency != rhs.currency {return false}
     if lhs.items != rhs.items {return false}
-    if lhs.currencyCode != rhs.currencyCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -770,7 +573,7 @@ nonisolated extension CancelOrderRequest: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension MarkOrderPaidRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MarkOrderPaidRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}payment_id\0\u{1}amount\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}payment_id\0\u{1}amount\0\u{1}currency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -780,33 +583,34 @@ nonisolated extension MarkOrderPaidRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.paymentID) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.amount) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.currency) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.orderID.isEmpty {
       try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
     }
     if !self.paymentID.isEmpty {
       try visitor.visitSingularStringField(value: self.paymentID, fieldNumber: 2)
     }
-    try { if let v = self._amount {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
+    if self.amount != 0 {
+      try visitor.visitSingularInt64Field(value: self.amount, fieldNumber: 3)
+    }
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: MarkOrderPaidRequest, rhs: MarkOrderPaidRequest) -> Bool {
     if lhs.orderID != rhs.orderID {return false}
     if lhs.paymentID != rhs.paymentID {return false}
-    if lhs._amount != rhs._amount {return false}
+    if lhs.amount != rhs.amount {return false}
+    if lhs.currency != rhs.currency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -814,7 +618,7 @@ nonisolated extension MarkOrderPaidRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension MarkOrderRefundedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MarkOrderRefundedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}payment_id\0\u{3}refund_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}payment_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -824,7 +628,6 @@ nonisolated extension MarkOrderRefundedRequest: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.paymentID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.refundID) }()
       default: break
       }
     }
@@ -837,16 +640,12 @@ nonisolated extension MarkOrderRefundedRequest: SwiftProtobuf.Message, SwiftProt
     if !self.paymentID.isEmpty {
       try visitor.visitSingularStringField(value: self.paymentID, fieldNumber: 2)
     }
-    if !self.refundID.isEmpty {
-      try visitor.visitSingularStringField(value: self.refundID, fieldNumber: 3)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: MarkOrderRefundedRequest, rhs: MarkOrderRefundedRequest) -> Bool {
     if lhs.orderID != rhs.orderID {return false}
     if lhs.paymentID != rhs.paymentID {return false}
-    if lhs.refundID != rhs.refundID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
