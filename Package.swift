@@ -51,15 +51,25 @@ let package = Package(
         .target(name: "SoukAuth", dependencies: ["CSodium", "SoukProtobuf", "SoukRPCCore"]),
         // The libpq wrapper: typed parameterised queries, a pool, transactions, migrations.
         .target(name: "SoukPostgres", dependencies: [
-            "CLibPQ", "SoukRPCCore", "SoukProtobuf",
+            "CLibPQ", "SoukProtobuf",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The service contracts: messages, stubs, handler protocols, routes, OpenAPI (generated).
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
+        // What every service does alike: who is calling, database errors as statuses.
+        .target(name: "SoukServiceKit", dependencies: [
+            "SoukAuth", "SoukPostgres", "SoukRPCCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The users service: registration, authentication, profiles.
         .target(name: "SoukUsers", dependencies: [
-            "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf",
+            "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf", "SoukServiceKit",
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Migrations")]),
+        // The orders service: orders, their status machine, the call to users.
+        .target(name: "SoukOrders", dependencies: [
+            "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf", "SoukServiceKit",
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Migrations")]),
 
@@ -82,7 +92,7 @@ let package = Package(
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
-            "SoukPostgres", "SoukUsers", "SoukRPC", "SoukAuth",
+            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukRPC", "SoukAuth", "SoukContracts", "SoukServiceKit",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -109,11 +119,22 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Tools/souk-interop-server"),
 
+        // What the service test targets share: a migrated schema of its own per test.
+        .target(name: "SoukTestSupport", dependencies: [
+            "SoukPostgres", "SoukRPC", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/Fixtures/SoukTestSupport"),
+
         .testTarget(name: "SoukProtobufTests",
                     dependencies: ["SoukProtobuf", "TestContracts", "SoukContracts", "SoukWire"]),
         .testTarget(name: "SoukAuthTests", dependencies: ["SoukAuth", "SoukRPCCore"]),
         .testTarget(name: "SoukUsersTests", dependencies: [
             "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukRPC",
+            "SoukTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SoukOrdersTests", dependencies: [
+            "SoukOrders", "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukRPC", "SoukAuth", "SoukPostgres",
+            "SoukServiceKit", "SoukTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukCLITests", dependencies: [
@@ -121,7 +142,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SoukPostgresTests", dependencies: ["SoukPostgres", "SoukRPCCore"],
+        .testTarget(name: "SoukPostgresTests", dependencies: ["SoukPostgres", "SoukRPCCore", "SoukServiceKit"],
                     resources: [.copy("Migrations")]),
         .testTarget(name: "SoukRPCCoreTests", dependencies: ["SoukRPCCore", "SoukProtobuf", "TestContracts", "SoukContracts"]),
         .testTarget(name: "SoukRPCTests", dependencies: [

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SoukPostgres
+import SoukOrders
 import SoukUsers
 
 /// `souk migrate <service> [status|up] [--dry-run]`: the versioned migrations of one service's database.
@@ -33,11 +34,12 @@ public struct MigrateCommand: AsyncParsableCommand {
 
     public init() {}
 
-    /// The migrations each service ships. Orders and payments arrive with their services.
+    /// The migrations each service ships. Payments arrives with its service.
     static func migrations(of service: String) throws -> [Migration] {
         switch service {
         case "users": return try UsersServiceHandler.migrations()
-        case "orders", "payments":
+        case "orders": return try OrdersServiceHandler.migrations()
+        case "payments":
             throw ValidationError("the \(service) service is not built yet, so it has no migrations")
         default:
             throw ValidationError("unknown service \"\(service)\": expected users, orders or payments")

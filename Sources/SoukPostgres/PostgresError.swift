@@ -1,7 +1,7 @@
 /// Something that went wrong talking to PostgreSQL: an error the server reported (with its
 /// SQLSTATE and the fields libpq exposes), or a failure on the client's side of the wire.
 ///
-/// Map it to an RPC status with `rpcError(logger:)`; never send `message` or `detail` to a caller
+/// Map it to an RPC status with `rpcError(logger:)` (SoukServiceKit); never send `message` or `detail` to a caller
 /// as they are: they can name tables, columns and values.
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {

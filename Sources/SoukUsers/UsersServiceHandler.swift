@@ -5,6 +5,7 @@ import SoukContracts
 import SoukPostgres
 import SoukProtobuf
 import SoukRPCCore
+import SoukServiceKit
 import SoukWire
 import Synchronization
 
@@ -42,6 +43,7 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     private let repository: UserRepository
     private let configuration: Configuration
+    private let callers: CallerCheck
     private let logger: Logger
     /// A hash of no one's password: an unknown email is checked against it, so that it
     /// costs as long as a wrong password and the two answers cannot be told apart.
@@ -52,6 +54,7 @@ public struct UsersServiceHandler: UsersService.Handler {
     public init(database: PostgresPool, configuration: Configuration, logger: Logger = Logger(label: "souk.users")) async throws {
         self.repository = UserRepository(database: database)
         self.configuration = configuration
+        self.callers = CallerCheck(userTokens: configuration.userTokens, serviceCredentials: configuration.serviceCredentials)
         self.logger = logger
         self.decoyHash = try await configuration.passwordHasher.hash(UUID().uuidString + UUID().uuidString)
     }
@@ -72,7 +75,7 @@ public struct UsersServiceHandler: UsersService.Handler {
         } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
             throw RPCError(.alreadyExists, "a user with this email already exists")
         } catch {
-            throw databaseError(error)
+            throw RPCError(postgres: error, logger: logger)
         }
     }
 
@@ -85,7 +88,7 @@ public struct UsersServiceHandler: UsersService.Handler {
         }
         let emailKey = UserRules.emailKey(email)
         let peerKey = Self.peerKey(context.peer)
-        return try await usingDatabase {
+        return try await usingDatabase(logger: logger) {
             try await purgeExpiredSignInAttemptsNowAndThen()
             // Spraying many accounts from one address is bounded too.
             let fromPeer = try await repository.reserveSignInAttempt(
@@ -141,8 +144,8 @@ public struct UsersServiceHandler: UsersService.Handler {
     }
 
     public func getCurrentUser(_ request: GetCurrentUserRequest, context: ServerContext) async throws -> User {
-        let id = try authenticatedUser(context)
-        return try await usingDatabase {
+        let id = try callers.user(context)
+        return try await usingDatabase(logger: logger) {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "the user of this access token no longer exists")
             }
@@ -155,7 +158,7 @@ public struct UsersServiceHandler: UsersService.Handler {
     static let disabled = RPCError(.permissionDenied, "this account is disabled")
 
     public func updateProfile(_ request: UpdateProfileRequest, context: ServerContext) async throws -> User {
-        let id = try authenticatedUser(context)
+        let id = try callers.user(context)
         var violations = FieldViolations()
         let paths = request.updateMask?.paths ?? []
         if paths.isEmpty {
@@ -169,7 +172,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             violations.add("profile.full_name", problem)
         }
         try violations.throwIfAny()
-        return try await usingDatabase {
+        return try await usingDatabase(logger: logger) {
             guard let user = try await repository.updateFullName(id: id, fullName: profile.fullName) else {
                 // Nothing was changed: say whether the account is gone or disabled.
                 if try await repository.find(id: id) == nil {
@@ -182,17 +185,13 @@ public struct UsersServiceHandler: UsersService.Handler {
     }
 
     public func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse {
-        do {
-            _ = try configuration.serviceCredentials.verify(metadata: context.metadata, kind: .service)
-        } catch {
-            throw error.rpcError
-        }
+        _ = try callers.service(context)
         guard let id = UUID(uuidString: request.userId) else {
             var violations = FieldViolations()
             violations.add("user_id", request.userId.isEmpty ? "is required" : "must be a user id (a UUID)")
             throw violations.error
         }
-        return try await usingDatabase {
+        return try await usingDatabase(logger: logger) {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "no user has id \(request.userId)")
             }
@@ -204,20 +203,6 @@ public struct UsersServiceHandler: UsersService.Handler {
     }
 
     // MARK: Helpers
-
-    /// The id of the user whose access token came with the call.
-    private func authenticatedUser(_ context: ServerContext) throws(RPCError) -> UUID {
-        let claims: TokenClaims
-        do {
-            claims = try configuration.userTokens.verify(metadata: context.metadata, kind: .user)
-        } catch {
-            throw error.rpcError
-        }
-        guard let id = UUID(uuidString: claims.subject) else {
-            throw RPCError(.unauthenticated, "the access token does not name a user")
-        }
-        return id
-    }
 
     private func hashPassword(_ password: String) async throws(RPCError) -> String {
         do {
@@ -249,22 +234,6 @@ public struct UsersServiceHandler: UsersService.Handler {
         let minutes = max(1, Int((wait / 60).rounded(.up)))
         return RPCError(.resourceExhausted,
                         "too many failed sign-ins for this email; try again in \(minutes) minute\(minutes == 1 ? "" : "s")")
-    }
-
-    private func databaseError(_ error: any Error) -> RPCError {
-        RPCError(postgres: error, logger: logger)
-    }
-
-    /// Runs `body`, which uses the database: its own statuses pass through, any other
-    /// error is the database failing (see ``databaseError(_:)``).
-    private func usingDatabase<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw databaseError(error)
-        }
     }
 }
 

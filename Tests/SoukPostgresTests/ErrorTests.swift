@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SoukRPCCore
+import SoukServiceKit
 import Testing
 @testable import SoukPostgres
 

@@ -1,5 +1,6 @@
 import Foundation
 import SoukRPCCore
+import SoukServiceKit
 import Testing
 @testable import SoukPostgres
 

@@ -51,7 +51,7 @@ struct UsersOverTCPTests {
                 let refused = try await #require(throws: RPCError.self) {
                     try await users.getUser(lookup, options: UsersTestHarness.bearer(token))
                 }
-                #expect(refused.code == .unauthenticated)
+                #expect(refused.code == .permissionDenied)
             } catch {
                 await transport.close()
                 server.closeNow()

@@ -236,7 +236,7 @@ struct UsersServiceTests {
             #expect(found.user == user)
             let token = try await h.signIn().accessToken
             let withUserToken = try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(token)) }
-            #expect(withUserToken.code == .unauthenticated)
+            #expect(withUserToken.code == .permissionDenied)
             #expect(withUserToken.message.contains("service credential"))
             let anonymous = try await rpcError { _ = try await h.client.getUser(request) }
             #expect(anonymous.code == .unauthenticated)

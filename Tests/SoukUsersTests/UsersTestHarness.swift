@@ -4,6 +4,7 @@ import SoukAuth
 import SoukContracts
 import SoukPostgres
 import SoukRPCCore
+import SoukTestSupport
 import SoukUsers
 import Testing
 
@@ -34,25 +35,15 @@ struct UsersTestHarness: Sendable {
         return configuration
     }
 
-    static var logger: Logger {
-        var logger = Logger(label: "souk.users.tests")
-        logger.logLevel = .critical
-        return logger
-    }
+    static var logger: Logger { TestSchema.logger }
 
     static func with(hasher: PasswordHasher = PasswordHasher(parameters: .minimal),
                      _ body: (UsersTestHarness) async throws -> Void) async throws {
-        guard let baseURL = ProcessInfo.processInfo.environment["SOUK_TEST_DATABASE_URL"], !baseURL.isEmpty else {
-            Issue.record("SOUK_TEST_DATABASE_URL is not set: run Tools/test, or Tools/dev-db start && export SOUK_TEST_DATABASE_URL=$(Tools/dev-db url test)")
+        guard let baseURL = TestSchema.baseURL else {
+            Issue.record(Comment(rawValue: TestSchema.missingDatabase))
             return
         }
-        let schema = "users_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = try PostgresPool(url: baseURL, applicationName: "souk_users_tests", logger: logger)
-        let url = baseURL + (baseURL.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)"
-        let pool = try PostgresPool(url: url, applicationName: "souk_users_tests", logger: logger)
-        do {
-            // The migrator creates the schema; every connection of `pool` works in it.
-            _ = try await Migrator(pool: pool, migrations: UsersServiceHandler.migrations(), schema: schema, logger: logger).up()
+        try await TestSchema.with(prefix: "users", migrations: UsersServiceHandler.migrations(), baseURL: baseURL) { pool, url in
             let userKey = try SigningKey.generate(id: "users-test")
             let serviceKey = try SigningKey.generate(id: "services-test")
             let configuration = testConfiguration(userKey: userKey, serviceKey: serviceKey, hasher: hasher)
@@ -62,25 +53,6 @@ struct UsersTestHarness: Sendable {
                 client: UsersService.Client(transport: transport), transport: transport,
                 pool: pool, userKey: userKey, serviceKey: serviceKey, configuration: configuration, databaseURL: url)
             try await body(harness)
-        } catch {
-            await pool.shutdown()
-            try? await dropSchema(schema, admin: admin)
-            await admin.shutdown()
-            throw error
-        }
-        await pool.shutdown()
-        try await dropSchema(schema, admin: admin)
-        await admin.shutdown()
-    }
-
-    /// SQL text cannot hold a name built at run time, so a session-local function takes it as a parameter.
-    static func dropSchema(_ schema: String, admin: PostgresPool) async throws {
-        try await admin.transaction { tx in
-            _ = try await tx.execute("""
-                CREATE FUNCTION pg_temp.souk_drop_schema(name text) RETURNS void LANGUAGE plpgsql AS
-                $$ BEGIN EXECUTE format('DROP SCHEMA %I CASCADE', name); END $$
-                """)
-            _ = try await tx.query("SELECT pg_temp.souk_drop_schema(\(schema))")
         }
     }
 

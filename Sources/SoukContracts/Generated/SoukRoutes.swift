@@ -741,7 +741,7 @@ public enum SoukRoutes {
             "properties": {
               "sku": {
                 "type": "string",
-                "description": "The product's stock-keeping unit: 1 to 64 characters."
+                "description": "The product's stock-keeping unit: 1 to 64 characters from ASCII\nletters, digits, `-`, `_` and `.`."
               },
               "quantity": {
                 "type": "integer",

@@ -31,7 +31,8 @@ public struct Order: ProtoMessage {
 
     /// One line of an order.
     public struct Item: ProtoMessage {
-        /// The product's stock-keeping unit: 1 to 64 characters.
+        /// The product's stock-keeping unit: 1 to 64 characters from ASCII
+        /// letters, digits, `-`, `_` and `.`.
         public var sku: String = ""
         /// How many units: 1 to 10,000.
         public var quantity: Int32 = 0
@@ -792,7 +793,8 @@ public struct MarkOrderRefundedRequest: ProtoMessage {
 /// order that does not exist and an order of another user are both
 /// `NOT_FOUND`, so as not to reveal other users' orders. An illegal status
 /// change (see `Order.Status`) is `FAILED_PRECONDITION` naming the current
-/// status.
+/// status. Internal methods need a service credential made for `souk-orders`:
+/// a user's access token is `PERMISSION_DENIED`.
 public enum OrdersService {
     /// The fully qualified service name.
     public static let serviceName = "souk.orders.v1.OrdersService"

@@ -745,8 +745,8 @@ public enum UsersService {
         /// Internal: returns any account by id, whatever its status, for other Souk
         /// services (e.g. orders checks that a user exists and is active). Needs a
         /// service credential made for `souk-users` (audience) and valid for at most
-        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
-        /// an unknown id.
+        /// 5 minutes: a user's access token is `PERMISSION_DENIED`, anything else
+        /// `UNAUTHENTICATED`. Fails with `NOT_FOUND` for an unknown id.
         public static let getUser = MethodDescriptor(
             service: "souk.users.v1.UsersService", method: "GetUser",
             inputType: "souk.users.v1.GetUserRequest", outputType: "souk.users.v1.GetUserResponse",
@@ -784,8 +784,8 @@ public enum UsersService {
         /// Internal: returns any account by id, whatever its status, for other Souk
         /// services (e.g. orders checks that a user exists and is active). Needs a
         /// service credential made for `souk-users` (audience) and valid for at most
-        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
-        /// an unknown id.
+        /// 5 minutes: a user's access token is `PERMISSION_DENIED`, anything else
+        /// `UNAUTHENTICATED`. Fails with `NOT_FOUND` for an unknown id.
         func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse
     }
 
@@ -835,8 +835,8 @@ public enum UsersService {
         /// Internal: returns any account by id, whatever its status, for other Souk
         /// services (e.g. orders checks that a user exists and is active). Needs a
         /// service credential made for `souk-users` (audience) and valid for at most
-        /// 5 minutes; anything else is `UNAUTHENTICATED`. Fails with `NOT_FOUND` for
-        /// an unknown id.
+        /// 5 minutes: a user's access token is `PERMISSION_DENIED`, anything else
+        /// `UNAUTHENTICATED`. Fails with `NOT_FOUND` for an unknown id.
         public func getUser(_ request: GetUserRequest, options: CallOptions = .defaults) async throws -> GetUserResponse {
             try await transport.unary(request, method: Methods.getUser, options: options, responseType: GetUserResponse.self)
         }

@@ -75,7 +75,8 @@ struct  Souk__Orders__V1__Order__Item
 {
   ProtobufCMessage base;
   /*
-   * The product's stock-keeping unit: 1 to 64 characters.
+   * The product's stock-keeping unit: 1 to 64 characters from ASCII
+   * letters, digits, `-`, `_` and `.`.
    */
   char *sku;
   /*

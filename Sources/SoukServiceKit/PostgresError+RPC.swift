@@ -1,4 +1,5 @@
 import Logging
+import SoukPostgres
 import SoukRPCCore
 
 extension PostgresError {

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServiceLifecycle
+import SoukAuth
+import SoukPostgres
+import SoukRPC
+import SoukRPCCore
+
+/// A setting of a service command: its option's value, or else its environment variable.
+enum Setting {
+    /// The value, or a ValidationError naming both ways to give it.
+    static func required(_ value: String?, _ variable: String, option: String) throws -> String {
+        guard let value = optional(value, variable) else {
+            throw ValidationError("missing setting: pass \(option), or set \(variable)")
+        }
+        return value
+    }
+
+    /// The value, nil when neither gives one.
+    static func optional(_ value: String?, _ variable: String) -> String? {
+        guard let value = value ?? ProcessInfo.processInfo.environment[variable], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// A private key's file, refused (as ssh does) when anyone but its owner may read it.
+    static func readPrivateKey(_ path: String) throws -> String {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw ValidationError("""
+                \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): a private key must be \
+                readable by its owner only. Fix it with: chmod 600 \(path)
+                """)
+        }
+        return try read(path)
+    }
+
+    static func read(_ path: String) throws -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// A signing key from the file an option or variable names.
+    static func signingKey(_ value: String?, _ variable: String, option: String) throws -> SigningKey {
+        let path = try required(value, variable, option: option)
+        do {
+            return try SigningKey(fileContents: readPrivateKey(path))
+        } catch let error as AuthError {
+            throw ValidationError("\(path) (\(option)): \(error.message)")
+        }
+    }
+
+    /// Verification keys from the file an option or variable names.
+    static func verificationKeys(_ value: String?, _ variable: String, option: String) throws -> [VerificationKey] {
+        let path = try required(value, variable, option: option)
+        do {
+            return try VerificationKey.keys(fromFileContents: read(path))
+        } catch let error as AuthError {
+            throw ValidationError("\(path) (\(option)): \(error.message)")
+        }
+    }
+
+    /// `host:port,host:port`: the endpoints of a service's replicas.
+    static func endpoints(_ value: String?, _ variable: String, option: String) throws -> [RPCClient.Endpoint] {
+        let text = try required(value, variable, option: option)
+        return try text.split(separator: ",").map { part in
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
+                  (1...65_535).contains(port), colon > trimmed.startIndex else {
+                throw ValidationError("\(option) (\(variable)): \"\(trimmed)\" is not host:port; give one or more, joined by commas")
+            }
+            let host = trimmed[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            return RPCClient.Endpoint(host: host, port: port)
+        }
+    }
+}
+
+/// The options every service command shares: where it listens, its database, its server limits.
+public struct ServiceOptions: ParsableArguments {
+    @Option(help: "The address to listen on.") public var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0: any free port); each service has its own default.") public var port: Int?
+    @Option(help: "The service's PostgreSQL URL (else SOUK_<SERVICE>_DATABASE_URL).") public var databaseURL: String?
+    @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
+    @OptionGroup(title: "RPC server limits") public var server: RPCServerOptions
+
+    public init() {}
+}
+
+/// Runs one service until SIGTERM or SIGINT: opens its database pool, applies its pending
+/// migrations (unless told not to), serves `services` over RPC, then shuts down gracefully.
+struct ServiceRunner {
+    /// `users`, `orders`, `payments`: the log label, the database variable.
+    let name: String
+    let defaultPort: Int
+    let options: ServiceOptions
+
+    var logger: Logger {
+        var logger = Logger(label: "souk.\(name)")
+        logger.logLevel = .info
+        return logger
+    }
+
+    /// The database URL, from --database-url or SOUK_<NAME>_DATABASE_URL.
+    func databaseURL() throws -> String {
+        try Setting.required(options.databaseURL, "SOUK_\(name.uppercased())_DATABASE_URL", option: "--database-url")
+    }
+
+    func run(migrations: [Migration], others: [any Service] = [],
+             services: (PostgresPool, Logger) async throws -> [any RPCService]) async throws {
+        let logger = self.logger
+        let pool = try PostgresPool(url: try databaseURL(), applicationName: "souk-\(name)", logger: logger)
+        if !options.noMigrate {
+            let applied = try await Migrator(pool: pool, migrations: migrations, logger: logger).up()
+            for migration in applied { logger.info("applied migration", metadata: ["file": "\(migration.fileName)"]) }
+        }
+        let port = options.port ?? defaultPort
+        let server = RPCServer(services: try await services(pool, logger),
+                               configuration: options.server.configuration(host: options.host, port: port), logger: logger)
+        let (name, host) = (self.name, options.host)
+        Task {
+            if let address = try? await server.listeningAddress {
+                logger.notice("\(name) service listening", metadata: ["address": "\(host):\(address.port ?? port)"])
+            }
+        }
+        let group = ServiceGroup(services: [server, pool] + others, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+/// Closes an RPC client when the service group shuts down, after the server has drained
+/// (services stop in reverse order), so that calls in flight can still reach their peers.
+struct ClientCloser: Service {
+    let client: RPCClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await client.close()
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import SoukAuth
+import SoukCLI
+import Testing
+
+@Suite("Service commands: a bad or missing setting is named before anything starts")
+struct ServiceCommandTests {
+    /// The ValidationError `run()` throws for `arguments`.
+    func refusal<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String]) async throws -> String {
+        var parsed = try command.parse(arguments)
+        do {
+            try await parsed.run()
+        } catch let error as ValidationError {
+            return error.message
+        }
+        Issue.record("\(command) \(arguments) started")
+        return ""
+    }
+
+    /// Key files in a private temporary folder: a service key pair and a users key pair.
+    func keyFiles() throws -> (dir: String, serviceKey: String, servicePub: String, usersPub: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("souk-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (name, id) in [("services", "services-test"), ("users", "users-test")] {
+            let key = try SigningKey.generate(id: id)
+            FileManager.default.createFile(atPath: "\(dir)/\(name).key", contents: Data(key.fileContents.utf8),
+                                           attributes: [.posixPermissions: 0o600])
+            FileManager.default.createFile(atPath: "\(dir)/\(name).pub", contents: Data(key.verificationKey.fileLine.utf8))
+        }
+        return (dir, "\(dir)/services.key", "\(dir)/services.pub", "\(dir)/users.pub")
+    }
+
+    @Test("souk orders: each users address must be host:port", arguments: ["users", "users:http", ":50051", "users:70000", "a:1,b"])
+    func badUsersAddress(address: String) async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let message = try await refusal(OrdersCommand.self, [
+            "--users-address", address, "--users-public-keys-file", keys.usersPub,
+            "--service-signing-key-file", keys.serviceKey, "--service-keys-file", keys.servicePub,
+            "--database-url", "postgres://nobody@127.0.0.1:1/none",
+        ])
+        #expect(message.contains("--users-address (SOUK_USERS_ADDRESS)") && message.contains("is not host:port"), "\(message)")
+    }
+
+    @Test("souk orders: a missing setting names its option and its variable")
+    func missingSettings() async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let noKeys = try await refusal(OrdersCommand.self, ["--users-address", "127.0.0.1:50051"])
+        #expect(noKeys == "missing setting: pass --users-public-keys-file, or set SOUK_USERS_PUBLIC_KEYS_FILE")
+        let noSigningKey = try await refusal(OrdersCommand.self, ["--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub])
+        #expect(noSigningKey == "missing setting: pass --service-signing-key-file, or set SOUK_SERVICE_SIGNING_KEY_FILE")
+        let noDatabase = try await refusal(OrdersCommand.self, [
+            "--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub,
+            "--service-signing-key-file", keys.serviceKey, "--service-keys-file", keys.servicePub,
+        ])
+        #expect(noDatabase == "missing setting: pass --database-url, or set SOUK_ORDERS_DATABASE_URL")
+    }
+
+    @Test("a signing key readable by others, or not a key, is refused naming the file")
+    func badKeys() async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        chmod(keys.serviceKey, 0o644)
+        let open = try await refusal(OrdersCommand.self, [
+            "--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub, "--service-signing-key-file", keys.serviceKey,
+        ])
+        #expect(open.contains("\(keys.serviceKey) is readable by others") && open.contains("chmod 600"))
+        let notAKey = try await refusal(UsersCommand.self, ["--signing-key-file", keys.usersPub, "--service-keys-file", keys.servicePub])
+        #expect(notAKey.contains(keys.usersPub), "\(notAKey)")
+    }
+}
