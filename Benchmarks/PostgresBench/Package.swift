@@ -5,6 +5,7 @@
 //     cd Benchmarks/PostgresBench
 //     swift run -c release postgres-bench   # SoukPostgres's primary-key SELECTs next to pgbench -S
 //     swift run -c release users-bench      # GetCurrentUser over RPC next to pgbench -S; Authenticate's cost
+//     swift run -c release orders-bench     # CreateOrder and GetOrder over RPC next to pgbench -N and -S
 import PackageDescription
 
 // The Souk checkout to measure: this repository by default; SOUK_PACKAGE_PATH picks another.
@@ -24,6 +25,14 @@ let package = Package(
             .product(name: "SoukPostgres", package: "Souk"),
         ]),
         .executableTarget(name: "users-bench", dependencies: [
+            "BenchSupport",
+            .product(name: "SoukCLI", package: "Souk"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SoukContracts", package: "Souk"),
+            .product(name: "SoukPostgres", package: "Souk"),
+            .product(name: "SoukRPC", package: "Souk"),
+        ]),
+        .executableTarget(name: "orders-bench", dependencies: [
             "BenchSupport",
             .product(name: "SoukCLI", package: "Souk"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -30,6 +30,18 @@ public struct RPCServerOptions: ParsableArguments {
     public var maxUnsentBytes = defaults.maxUnsentBytes
     @Option(help: "Bytes of incomplete frames held for all connections together.")
     public var maxIncompleteFrameBytes = defaults.maxIncompleteFrameBytes
+    @Option(help: ArgumentHelp(
+        "Where handlers run: event-loop (their connection's event loop, no thread hop; for handlers that never block) or pool (Swift's global pool).",
+        valueName: "event-loop|pool"))
+    public var handlers: HandlerPlacement = .eventLoop
+
+    /// Where a service's handlers run. Souk's own handlers never block a thread: SQL runs on
+    /// the database pool's threads and password hashes on the hasher's, so by default they
+    /// run on their connection's event loop and a call costs no hop to Swift's pool and back.
+    public enum HandlerPlacement: String, ExpressibleByArgument, Sendable {
+        case eventLoop = "event-loop"
+        case pool
+    }
 
     public init() {}
 
@@ -66,6 +78,7 @@ public struct RPCServerOptions: ParsableArguments {
             prefaceTimeout: .milliseconds(prefaceTimeoutMs),
             shutdownGracePeriod: .milliseconds(graceMs), shutdownDelay: .milliseconds(shutdownDelayMs),
             maxUnsentBytesPerConnection: maxUnsentBytesPerConnection, maxUnsentBytes: maxUnsentBytes,
-            maxIncompleteFrameBytes: maxIncompleteFrameBytes)
+            maxIncompleteFrameBytes: maxIncompleteFrameBytes,
+            handlerExecution: handlers == .eventLoop ? .eventLoop : .globalPool)
     }
 }

@@ -56,4 +56,11 @@ struct RPCServerOptionsTests {
             #expect(RPCServerOptions.message(for: error).contains(message), "\(RPCServerOptions.message(for: error))")
         }
     }
+
+    @Test("Souk's service commands run handlers on the event loop unless told --handlers pool")
+    func handlerPlacement() throws {
+        #expect(try RPCServerOptions.parse([]).configuration(host: "127.0.0.1", port: 1).handlerExecution == .eventLoop)
+        #expect(try RPCServerOptions.parse(["--handlers", "pool"]).configuration(host: "127.0.0.1", port: 1).handlerExecution == .globalPool)
+        #expect(throws: (any Error).self) { try RPCServerOptions.parse(["--handlers", "threads"]) }
+    }
 }

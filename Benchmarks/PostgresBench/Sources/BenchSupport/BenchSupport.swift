@@ -116,7 +116,13 @@ public struct PgbenchTarget: Sendable {
 
     /// Runs `pgbench -S -c 8 -j 2 -T seconds` plus `extra`: (transactions/s, its latency line, client CPU µs per transaction).
     public func selectOnly(seconds: Int, _ extra: [String] = []) -> (rate: Double, latency: String, cpu: Double) {
-        let arguments = ["-S", "-c", "8", "-j", "2", "-T", String(seconds)] + extra
+        workload(["-S"], seconds: seconds, extra)
+    }
+
+    /// Runs `pgbench <mode> -c 8 -j 2 -T seconds` plus `extra`: `-S` (select only) or `-N`
+    /// (TPC-B without the branch and teller updates: durable commits of an UPDATE, a SELECT and an INSERT).
+    public func workload(_ mode: [String], seconds: Int, _ extra: [String] = []) -> (rate: Double, latency: String, cpu: Double) {
+        let arguments = mode + ["-c", "8", "-j", "2", "-T", String(seconds)] + extra
         print("pgbench \(arguments.joined(separator: " ")) …")
         let cpuBefore = cpuSeconds(children: true)
         let (status, output) = run("\(pgBin)/pgbench", arguments, environment: environment)
@@ -130,4 +136,30 @@ public struct PgbenchTarget: Sendable {
         print(String(format: "pgbench: %.0f transactions/s (%@)", rate, String(latency)))
         return (rate, String(latency), cpu / (rate * Double(seconds)) * 1e6)
     }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+public func freePort() -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(socket, pointer, length)
+            return getsockname(socket, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// CPU seconds process `pid` has used so far (utime + stime of /proc/PID/stat).
+public func processCPUSeconds(_ pid: pid_t) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let afterName = stat.range(of: ") ") else { return 0 }
+    let fields = stat[afterName.upperBound...].split(separator: " ")
+    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)  // fields 14 and 15 of the whole line
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

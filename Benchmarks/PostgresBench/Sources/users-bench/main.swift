@@ -65,22 +65,6 @@ for (id, name) in [("bench-users", "users"), ("bench-services", "services")] {
     guard status == 0 else { fail("souk keys new failed:\n\(output)") }
 }
 
-func freePort() -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(socket, pointer, length)
-            return getsockname(socket, pointer, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 let port = freePort()
 let serverLog = "\(workDirectory)/server.log"
 guard let serverPID = spawn(me, ["souk", "users", "--port", String(port), "--database-url", usersURL,
@@ -93,14 +77,8 @@ func stopServer() {
     while waitpid(serverPID, &status, 0) < 0 && errno == EINTR {}
 }
 
-/// CPU seconds the server process has used so far (utime + stime of /proc/PID/stat).
-func serverCPUSeconds() -> Double {
-    guard let stat = try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8),
-          let afterName = stat.range(of: ") ") else { return 0 }
-    let fields = stat[afterName.upperBound...].split(separator: " ")
-    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)  // fields 14 and 15 of the whole line
-    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
+/// CPU seconds the server process has used so far.
+func serverCPUSeconds() -> Double { processCPUSeconds(serverPID) }
 
 let client = RPCClient(host: "127.0.0.1", port: port, configuration: .init(connectionsPerEndpoint: connections))
 let users = UsersService.Client(transport: client)

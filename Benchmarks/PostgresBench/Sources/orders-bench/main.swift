@@ -1,0 +1,294 @@
+// orders-bench: the orders service end to end — RPC client, `souk orders` and `souk users` in
+// processes of their own, PostgreSQL — against pgbench on the same PostgreSQL server.
+//
+// 1. Makes two key pairs with `souk keys new` and starts `souk users` and `souk orders` (this
+//    executable runs the real command when its first argument is `souk`) on free ports,
+//    against the users and orders databases of the local cluster.
+// 2. Creates USERS accounts and signs each in.
+// 3. CreateOrder from CONCURRENCY tasks for DURATION seconds, each task with its own user's
+//    token: every call a users check over RPC and a durable commit (three lines per order).
+// 4. GetOrder from CONCURRENCY tasks for DURATION seconds, over the orders just made.
+//    Before each, the orders tables are analyzed (see analyzeOrders()): the steady state of a
+//    database autovacuum looks after.
+// 5. `pgbench -N` and `pgbench -S` (`-c 8 -j 2 -T DURATION`) against the same server (in the
+//    test database); the targets are CreateOrder ≥ 0.4 of -N and GetOrder ≥ 0.5 of -S.
+// The run's accounts and orders are deleted at the end.
+//
+// Environment: SOUK_BENCH_USERS_DATABASE_URL and SOUK_BENCH_ORDERS_DATABASE_URL (default
+// `Tools/dev-db url users|orders`), SOUK_BENCH_DATABASE_URL for pgbench's tables (default
+// `Tools/dev-db url test`), DURATION (10), CONCURRENCY (64), CONNECTIONS (1), USERS (64),
+// PG_BIN (/usr/lib/postgresql/15/bin).
+import ArgumentParser
+import BenchSupport
+import Foundation
+import SoukCLI
+import SoukContracts
+import SoukPostgres
+import SoukRPC
+import SoukRPCCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `orders-bench souk ...`: the `souk` command line, to run the services in processes of their own.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "orders-bench", subcommands: [SoukCommand.self])
+    static func runAsync() async { await main() }
+}
+
+if CommandLine.arguments.dropFirst().first == "souk" {
+    await BenchCommand.runAsync()
+    exit(0)
+}
+
+let duration = Int(benchEnvironment["DURATION"] ?? "") ?? 10
+let concurrency = Int(benchEnvironment["CONCURRENCY"] ?? "") ?? 64
+let connections = Int(benchEnvironment["CONNECTIONS"] ?? "") ?? 1
+let userCount = Int(benchEnvironment["USERS"] ?? "") ?? 64
+let usersURL = databaseURL("SOUK_BENCH_USERS_DATABASE_URL", devDB: "users")
+let ordersURL = databaseURL("SOUK_BENCH_ORDERS_DATABASE_URL", devDB: "orders")
+let pgbenchURL = databaseURL("SOUK_BENCH_DATABASE_URL", devDB: "test")
+let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
+
+// 1. Keys and the servers.
+let workDirectory = NSTemporaryDirectory() + "orders-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true,
+                                        attributes: [.posixPermissions: 0o700])
+atexit { try? FileManager.default.removeItem(atPath: workDirectory) }
+for (id, name) in [("bench-users", "users"), ("bench-services", "services")] {
+    let (status, output) = run(me, ["souk", "keys", "new", id, "--signing-key-out", "\(workDirectory)/\(name).key",
+                                    "--public-key-out", "\(workDirectory)/\(name).pub"])
+    guard status == 0 else { fail("souk keys new failed:\n\(output)") }
+}
+
+let (usersPort, ordersPort) = (freePort(), freePort())
+guard let usersPID = spawn(me, ["souk", "users", "--port", String(usersPort), "--database-url", usersURL,
+                                "--signing-key-file", "\(workDirectory)/users.key",
+                                "--service-keys-file", "\(workDirectory)/services.pub"],
+                           outputPath: "\(workDirectory)/users.log") else { fail("cannot start souk users") }
+guard let ordersPID = spawn(me, ["souk", "orders", "--port", String(ordersPort), "--database-url", ordersURL,
+                                 "--users-address", "127.0.0.1:\(usersPort)",
+                                 "--users-public-keys-file", "\(workDirectory)/users.pub",
+                                 "--service-signing-key-file", "\(workDirectory)/services.key",
+                                 "--service-keys-file", "\(workDirectory)/services.pub"],
+                            outputPath: "\(workDirectory)/orders.log") else { fail("cannot start souk orders") }
+func stopServers() {
+    for pid in [ordersPID, usersPID] {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}
+
+let usersClient = RPCClient(host: "127.0.0.1", port: usersPort)
+let ordersClient = RPCClient(host: "127.0.0.1", port: ordersPort, configuration: .init(connectionsPerEndpoint: connections))
+let users = UsersService.Client(transport: usersClient)
+let orders = OrdersService.Client(transport: ordersClient)
+
+/// Waits until both services answer (an unauthenticated call is answered once a server is up and migrated).
+func waitForServers() async throws {
+    for _ in 0 ..< 300 {
+        for (pid, name) in [(usersPID, "users"), (ordersPID, "orders")] {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                for other in [usersPID, ordersPID] where other != pid { kill(other, SIGTERM) }
+                fail("souk \(name) exited at start:\n\((try? String(contentsOfFile: "\(workDirectory)/\(name).log", encoding: .utf8)) ?? "")")
+            }
+        }
+        do {
+            _ = try await users.getCurrentUser(GetCurrentUserRequest())
+        } catch let error as RPCError where error.code == .unauthenticated {
+            do {
+                _ = try await orders.listOrders(ListOrdersRequest())
+            } catch let error as RPCError where error.code == .unauthenticated {
+                return
+            } catch {}
+        } catch {}
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    stopServers()
+    fail("the services did not start")
+}
+try await waitForServers()
+print("souk users (pid \(usersPID)) on 127.0.0.1:\(usersPort), souk orders (pid \(ordersPID)) on 127.0.0.1:\(ordersPort)")
+
+let runTag = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+
+/// Brings the orders tables' statistics up to date, as autovacuum does once a table has grown,
+/// so that the services' cached plans are made again for tables of this size. Without it a
+/// table that was empty when a connection planned its statements (a new database, or the last
+/// run's orders deleted and vacuumed) keeps being read by sequential scans, the foreign-key
+/// checks of each insert included, until autovacuum gets to it (up to a minute later).
+func analyzeOrders() async throws {
+    let pool = try PostgresPool(url: ordersURL)
+    try await pool.execute("ANALYZE orders, order_items, order_status_history")
+    await pool.shutdown()
+}
+
+/// Deletes this run's accounts and their orders.
+func cleanUp(userIDs: [UUID]) async throws {
+    let usersPool = try PostgresPool(url: usersURL)
+    let pattern = "bench-\(runTag)-%@bench.souk.invalid"
+    try await usersPool.execute("DELETE FROM users WHERE email LIKE \(pattern)")
+    await usersPool.shutdown()
+    let ordersPool = try PostgresPool(url: ordersURL)
+    for id in userIDs { try await ordersPool.execute("DELETE FROM orders WHERE user_id = \(id)") }
+    await ordersPool.shutdown()
+}
+
+struct Measurement: Sendable {
+    var calls = 0
+    var latencies: [UInt64] = []
+    var orderIDs: [String] = []
+}
+
+struct Phase {
+    var rate: Double
+    var latencies: [UInt64]
+    var serverCPU: Double
+}
+
+/// Runs `call` from `concurrency` tasks for `seconds`; task `worker` uses `tokens[worker % count]`.
+func measure(seconds: Int, tokens: [String],
+             _ call: @escaping @Sendable (_ worker: Int, _ iteration: Int, _ options: CallOptions) async throws -> String?) async throws
+    -> (Phase, [String]) {
+    let cpuBefore = processCPUSeconds(ordersPID) + processCPUSeconds(usersPID)
+    let started = nowNanoseconds()
+    let deadline = started + UInt64(seconds) * 1_000_000_000
+    let results = try await withThrowingTaskGroup(of: Measurement.self) { group in
+        for worker in 0 ..< concurrency {
+            let options = CallOptions(timeout: .seconds(10), metadata: Metadata(["authorization": "Bearer \(tokens[worker % tokens.count])"]))
+            group.addTask {
+                var measurement = Measurement()
+                measurement.latencies.reserveCapacity(100_000)
+                var iteration = 0
+                while true {
+                    let before = nowNanoseconds()
+                    if before >= deadline { break }
+                    if let id = try await call(worker, iteration, options) { measurement.orderIDs.append(id) }
+                    measurement.latencies.append(nowNanoseconds() - before)
+                    measurement.calls += 1
+                    iteration += 1
+                }
+                return measurement
+            }
+        }
+        var all: [Measurement] = []
+        for try await result in group { all.append(result) }
+        return all
+    }
+    let elapsed = Double(nowNanoseconds() - started) / 1e9
+    let latencies = results.flatMap(\.latencies).sorted()
+    let cpu = (processCPUSeconds(ordersPID) + processCPUSeconds(usersPID) - cpuBefore) / Double(max(latencies.count, 1)) * 1e6
+    return (Phase(rate: Double(latencies.count) / elapsed, latencies: latencies, serverCPU: cpu), results.flatMap(\.orderIDs))
+}
+
+var userIDs: [UUID] = []
+let create: Phase, get: Phase
+do {
+    // 2. Accounts.
+    var tokens: [String] = []
+    for index in 0 ..< userCount {
+        var request = CreateUserRequest()
+        request.email = "bench-\(runTag)-\(index)@bench.souk.invalid"
+        request.password = "bench-password-not-secret"
+        request.fullName = "Bench User \(index)"
+        let user = try await users.createUser(request)
+        userIDs.append(UUID(uuidString: user.id)!)
+        var signIn = AuthenticateRequest()
+        signIn.email = request.email
+        signIn.password = request.password
+        tokens.append(try await users.authenticate(signIn).accessToken)
+    }
+    var order = CreateOrderRequest()
+    order.currency = "EUR"
+    order.items = [("BOOK-1", 2, 1999), ("PEN-BLK", 1, 250), ("NOTEBOOK-A5", 3, 799)].map { line in
+        var item = Order.Item()
+        (item.sku, item.quantity, item.unitPrice) = (line.0, Int32(line.1), Int64(line.2))
+        return item
+    }
+    let newOrder = order
+    // 3. CreateOrder.
+    _ = try await measure(seconds: 2, tokens: tokens) { _, _, options in try await orders.createOrder(newOrder, options: options).id }
+    try await analyzeOrders()
+    print("CreateOrder: \(concurrency) in flight over \(connections) connection(s), \(duration) s …")
+    let (created, ids) = try await measure(seconds: duration, tokens: tokens) { _, _, options in
+        try await orders.createOrder(newOrder, options: options).id
+    }
+    create = created
+    print("CreateOrder made \(ids.count) orders")
+    // 4. GetOrder, each task reading orders of its own user (up to 100 of them).
+    let ownOrders = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+        for (index, token) in tokens.enumerated() {
+            group.addTask {
+                let page = try await orders.listOrders(ListOrdersRequest.with(pageSize: 100),
+                                                       options: CallOptions(metadata: Metadata(["authorization": "Bearer \(token)"])))
+                return (index, page.orders.map(\.id))
+            }
+        }
+        var result: [[String]] = Array(repeating: [], count: tokens.count)
+        for try await (index, ids) in group { result[index] = ids }
+        return result
+    }
+    let readable = ownOrders
+    try await analyzeOrders()
+    _ = try await measure(seconds: 2, tokens: tokens) { worker, iteration, options in
+        let mine = readable[worker % readable.count]
+        _ = try await orders.getOrder(GetOrderRequest.with(orderID: mine[iteration % mine.count]), options: options)
+        return nil
+    }
+    print("GetOrder: \(concurrency) in flight over \(connections) connection(s), \(duration) s …")
+    (get, _) = try await measure(seconds: duration, tokens: tokens) { worker, iteration, options in
+        let mine = readable[worker % readable.count]
+        _ = try await orders.getOrder(GetOrderRequest.with(orderID: mine[iteration % mine.count]), options: options)
+        return nil
+    }
+    await usersClient.close()
+    await ordersClient.close()
+    stopServers()
+    try await cleanUp(userIDs: userIDs)
+} catch {
+    await usersClient.close()
+    await ordersClient.close()
+    stopServers()
+    try? await cleanUp(userIDs: userIDs)
+    fail("\(error)")
+}
+
+// 5. pgbench on the same server.
+let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
+let pgbench = PgbenchTarget(parameter: pgbenchConfiguration.urlParameter)
+do {
+    let pool = PostgresPool(configuration: pgbenchConfiguration)
+    let count = try await pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pgbench_accounts'")[0].decode(0, as: Int64.self)
+    await pool.shutdown()
+    pgbench.initialise(exist: count > 0)
+}
+let writes = pgbench.workload(["-N"], seconds: duration)
+let reads = pgbench.workload(["-S"], seconds: duration)
+
+print("")
+print("| workload | calls/s | p50 µs | p99 µs | services' CPU µs/call | reference | ratio | target |")
+print("|---|--:|--:|--:|--:|---|--:|--:|")
+print(String(format: "| CreateOrder over RPC, %d in flight | %.0f | %.0f | %.0f | %.0f | pgbench -N -c 8 -j 2: %.0f tps | %.2f | ≥ 0.40 |",
+             concurrency, create.rate, percentile(create.latencies, 0.50), percentile(create.latencies, 0.99), create.serverCPU,
+             writes.rate, create.rate / writes.rate))
+print(String(format: "| GetOrder over RPC, %d in flight | %.0f | %.0f | %.0f | %.0f | pgbench -S -c 8 -j 2: %.0f tps | %.2f | ≥ 0.50 |",
+             concurrency, get.rate, percentile(get.latencies, 0.50), percentile(get.latencies, 0.99), get.serverCPU,
+             reads.rate, get.rate / reads.rate))
+
+extension ListOrdersRequest {
+    static func with(pageSize: Int32) -> ListOrdersRequest {
+        var request = ListOrdersRequest()
+        request.pageSize = pageSize
+        return request
+    }
+}
+
+extension GetOrderRequest {
+    static func with(orderID: String) -> GetOrderRequest {
+        var request = GetOrderRequest()
+        request.orderId = orderID
+        return request
+    }
+}
