@@ -2,7 +2,9 @@ import Foundation
 import SoukContracts
 import SoukPostgres
 import SoukProtobuf
+import SoukRPC
 import SoukRPCCore
+import SoukTestSupport
 import SoukWire
 import Testing
 
@@ -93,6 +95,25 @@ struct OrdersServiceTests {
             #expect(error.message.contains("users service"))
             #expect(try await h.pool.query("SELECT count(*) FROM orders")[0].decode(0, as: Int64.self) == 0)
         }
+    }
+
+    @Test("with several users replicas, one of them down, every order still gets its users check")
+    func usersReplicas() async throws {
+        let dead = try await Self.unusedPorts(2).map { RPCClient.Endpoint(host: "127.0.0.1", port: $0) }
+        try await H.with(deadUsersEndpoints: dead) { h in
+            let (_, token) = try await h.signUp()
+            for _ in 0..<12 { #expect(try await h.placeOrder(token).status == .pending) }
+            #expect(h.usersSaw.getUserDeadlines.count == 12)
+        }
+    }
+
+    /// Ports on 127.0.0.1 that nothing listens on: a server is started on a free port and stopped.
+    static func unusedPorts(_ count: Int) async throws -> [Int] {
+        var ports: [Int] = []
+        for _ in 0..<count {
+            ports.append(try await TestServer.with(services: []) { _, server in try await server.listeningAddress.port! })
+        }
+        return ports
     }
 
     @Test("the caller's deadline reaches the users call; a users service slower than it is DEADLINE_EXCEEDED, nothing written")

@@ -30,7 +30,9 @@ struct OrdersTestHarness: Sendable {
     /// What the users service saw of the orders service's calls.
     let usersSaw: ObservedUsers
 
-    static func with(_ body: (OrdersTestHarness) async throws -> Void) async throws {
+    /// `deadUsersEndpoints`: addresses nothing listens on, listed before the live users server
+    /// in the orders service's users client (replicas that are down).
+    static func with(deadUsersEndpoints: [RPCClient.Endpoint] = [], _ body: (OrdersTestHarness) async throws -> Void) async throws {
         guard let baseURL = TestSchema.baseURL else {
             Issue.record(Comment(rawValue: TestSchema.missingDatabase))
             return
@@ -48,10 +50,14 @@ struct OrdersTestHarness: Sendable {
                     logger: TestSchema.logger)
                 let observed = ObservedUsers(usersHandler)
                 try await TestServer.with(services: [observed]) { usersTransport, usersServer in
+                    let livePort = try await usersServer.listeningAddress.port!
+                    let ordersUsersClient = deadUsersEndpoints.isEmpty ? usersTransport
+                        : RPCClient(endpoints: deadUsersEndpoints + [RPCClient.Endpoint(host: "127.0.0.1", port: livePort)])
+                    defer { if ordersUsersClient !== usersTransport { Task { await ordersUsersClient.close() } } }
                     let configuration = OrdersServiceHandler.Configuration(
                         callers: CallerCheck(userTokens: userTokens,
                                              serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: [serviceKey.verificationKey])),
-                        users: UsersService.Client(transport: usersTransport),
+                        users: UsersService.Client(transport: ordersUsersClient),
                         credentials: OutgoingCredentials(caller: "souk-orders", key: serviceKey),
                         pageTokens: MessageAuthenticator.random())
                     let ordersHandler = OrdersServiceHandler(database: pool, configuration: configuration, logger: TestSchema.logger)
