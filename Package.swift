@@ -137,6 +137,7 @@ let package = Package(
             "SoukServiceKit", "SoukTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit"]),
         .testTarget(name: "SoukCLITests", dependencies: [
             "SoukCLI", "SoukPostgres", "SoukUsers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -143,7 +143,8 @@ public struct TokenVerifier: Sendable {
         // A JWT is ASCII. Refusing anything else before the lookup also keeps the memory
         // byte-exact: Swift compares strings by Unicode equivalence, under which a
         // non-ASCII look-alike of a remembered token would otherwise match it.
-        guard token.utf8.allSatisfy({ $0 < 0x80 }) else {
+        var text = token  // withUTF8 reads a native string in place; utf8.allSatisfy walks it slowly
+        guard text.withUTF8({ $0.allSatisfy { $0 < 0x80 } }) else {
             throw .invalidToken("the \(label) is not a well-formed JWT")
         }
         let claims: TokenClaims

@@ -86,6 +86,8 @@ public struct ServiceOptions: ParsableArguments {
     @Option(help: "The address to listen on.") public var host = "127.0.0.1"
     @Option(help: "The port to listen on (0: any free port); each service has its own default.") public var port: Int?
     @Option(help: "The service's PostgreSQL URL (else SOUK_<SERVICE>_DATABASE_URL).") public var databaseURL: String?
+    @Option(help: "Connections to the database at most (else SOUK_<SERVICE>_DATABASE_CONNECTIONS; default: the cores, at least 2).")
+    public var databaseConnections: Int?
     @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
     @OptionGroup(title: "RPC server limits") public var server: RPCServerOptions
 
@@ -111,10 +113,26 @@ struct ServiceRunner {
         try Setting.required(options.databaseURL, "SOUK_\(name.uppercased())_DATABASE_URL", option: "--database-url")
     }
 
+    /// The pool's connections, from --database-connections or SOUK_<NAME>_DATABASE_CONNECTIONS;
+    /// by default as many as the machine has cores (at least 2). The pool pipelines the
+    /// statements queued for one connection, so a few busy connections serve more calls, with
+    /// fewer threads woken per call, than many idle ones (Benchmarks/README.md).
+    func databaseConnections() throws -> Int {
+        let variable = "SOUK_\(name.uppercased())_DATABASE_CONNECTIONS"
+        guard let text = options.databaseConnections.map(String.init) ?? Setting.optional(nil, variable) else {
+            return max(2, ProcessInfo.processInfo.activeProcessorCount)
+        }
+        guard let count = Int(text), (1...1000).contains(count) else {
+            throw ValidationError("--database-connections (\(variable)) must be 1 to 1000, not \(text)")
+        }
+        return count
+    }
+
     func run(migrations: [Migration], others: [any Service] = [],
              services: (PostgresPool, Logger) async throws -> [any RPCService]) async throws {
         let logger = self.logger
-        let pool = try PostgresPool(url: try databaseURL(), applicationName: "souk-\(name)", logger: logger)
+        let pool = try PostgresPool(url: try databaseURL(), applicationName: "souk-\(name)",
+                                    options: .init(maxConnections: try databaseConnections()), logger: logger)
         if !options.noMigrate {
             let applied = try await Migrator(pool: pool, migrations: migrations, logger: logger).up()
             for migration in applied { logger.info("applied migration", metadata: ["file": "\(migration.fileName)"]) }

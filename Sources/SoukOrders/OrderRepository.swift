@@ -2,6 +2,7 @@ import Foundation
 import SoukContracts
 import SoukPostgres
 import SoukProtobuf
+import SoukServiceKit
 
 /// An order as the orders database stores it.
 struct OrderRecord: Sendable {
@@ -18,8 +19,8 @@ struct OrderRecord: Sendable {
     /// The contract's view.
     var message: Order {
         var order = Order()
-        order.id = id.uuidString.lowercased()
-        order.userId = userID.uuidString.lowercased()
+        order.id = id.lowercasedText
+        order.userId = userID.lowercasedText
         order.status = status
         order.currency = currency
         order.items = items

@@ -179,7 +179,7 @@ public struct OrdersServiceHandler: OrdersService.Handler {
     /// credential; the caller's deadline, when earlier, bounds the call.
     private func checkMayOrder(_ user: UUID) async throws(RPCError) {
         var request = GetUserRequest()
-        request.userId = user.uuidString.lowercased()
+        request.userId = user.lowercasedText
         let options = CallOptions(timeout: configuration.usersTimeout,
                                   metadata: configuration.credentials.metadata(for: "souk-users"))
         let answer: GetUserResponse
@@ -215,7 +215,7 @@ public struct OrdersServiceHandler: OrdersService.Handler {
     }
 
     static func id(_ text: String, field: String, of what: String, into violations: inout FieldViolations) -> UUID? {
-        guard let id = UUID(uuidString: text) else {
+        guard let id = UUID(text: text) else {
             violations.add(field, text.isEmpty ? "is required" : "must be the id of \(what) (a UUID)")
             return nil
         }
@@ -231,11 +231,11 @@ public struct OrdersServiceHandler: OrdersService.Handler {
 
     static func illegal(_ order: OrderRecord, _ verb: String, needs: Order.Status) -> RPCError {
         RPCError(.failedPrecondition,
-                 "order \(order.id.uuidString.lowercased()) is \(name(order.status)): only a \(name(needs)) order can be \(verb)")
+                 "order \(order.id.lowercasedText) is \(name(order.status)): only a \(name(needs)) order can be \(verb)")
     }
 
     static func wrongAmount(_ order: OrderRecord, _ amount: Int64, _ currency: String) -> RPCError {
         RPCError(.failedPrecondition,
-                 "the amount \(amount) \(currency) is not the total of order \(order.id.uuidString.lowercased()), \(order.total) \(order.currency)")
+                 "the amount \(amount) \(currency) is not the total of order \(order.id.lowercasedText), \(order.total) \(order.currency)")
     }
 }

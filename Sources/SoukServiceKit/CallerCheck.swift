@@ -24,7 +24,7 @@ public struct CallerCheck: Sendable {
         } catch {
             throw error.rpcError
         }
-        guard let id = UUID(uuidString: claims.subject) else {
+        guard let id = UUID(text: claims.subject) else {
             throw RPCError(.unauthenticated, "the access token does not name a user")
         }
         return id

@@ -2,6 +2,7 @@ import Foundation
 import SoukContracts
 import SoukPostgres
 import SoukProtobuf
+import SoukServiceKit
 
 /// A user as the users database stores it.
 struct UserRecord: Sendable {
@@ -16,7 +17,7 @@ struct UserRecord: Sendable {
     /// The contract's view: never the password hash.
     var message: User {
         var user = User()
-        user.id = id.uuidString.lowercased()
+        user.id = id.lowercasedText
         user.email = email
         user.fullName = fullName
         user.createdAt = createdAt

@@ -186,7 +186,7 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     public func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse {
         _ = try callers.service(context)
-        guard let id = UUID(uuidString: request.userId) else {
+        guard let id = UUID(text: request.userId) else {
             var violations = FieldViolations()
             violations.add("user_id", request.userId.isEmpty ? "is required" : "must be a user id (a UUID)")
             throw violations.error
