@@ -163,3 +163,24 @@ public func processCPUSeconds(_ pid: pid_t) -> Double {
     let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)  // fields 14 and 15 of the whole line
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
+
+/// A private folder (mode 700, removed at exit, fail() included) holding two key pairs made
+/// by `souk keys new`, run through `executable` (a bench that runs `souk` when its first
+/// argument is `souk`): users.key/.pub for access tokens, services.key/.pub for service
+/// credentials. Returns the folder.
+public func makeBenchKeys(executable: String, bench: String) throws -> String {
+    let directory = NSTemporaryDirectory() + "\(bench)-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+    benchKeyDirectory = directory
+    atexit { if let directory = benchKeyDirectory { try? FileManager.default.removeItem(atPath: directory) } }
+    for (id, name) in [("bench-users", "users"), ("bench-services", "services")] {
+        let (status, output) = run(executable, ["souk", "keys", "new", id, "--signing-key-out", "\(directory)/\(name).key",
+                                                "--public-key-out", "\(directory)/\(name).pub"])
+        guard status == 0 else { fail("souk keys new failed:\n\(output)") }
+    }
+    return directory
+}
+
+/// The folder of ``makeBenchKeys(executable:bench:)``, for the exit handler (a C function pointer captures nothing).
+nonisolated(unsafe) private var benchKeyDirectory: String?

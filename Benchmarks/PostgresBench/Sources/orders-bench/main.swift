@@ -51,15 +51,7 @@ let pgbenchURL = databaseURL("SOUK_BENCH_DATABASE_URL", devDB: "test")
 let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
 
 // 1. Keys and the servers.
-let workDirectory = NSTemporaryDirectory() + "orders-bench-\(getpid())"
-try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true,
-                                        attributes: [.posixPermissions: 0o700])
-atexit { try? FileManager.default.removeItem(atPath: workDirectory) }
-for (id, name) in [("bench-users", "users"), ("bench-services", "services")] {
-    let (status, output) = run(me, ["souk", "keys", "new", id, "--signing-key-out", "\(workDirectory)/\(name).key",
-                                    "--public-key-out", "\(workDirectory)/\(name).pub"])
-    guard status == 0 else { fail("souk keys new failed:\n\(output)") }
-}
+let workDirectory = try makeBenchKeys(executable: me, bench: "orders-bench")
 
 let (usersPort, ordersPort) = (freePort(), freePort())
 guard let usersPID = spawn(me, ["souk", "users", "--port", String(usersPort), "--database-url", usersURL,
