@@ -16,11 +16,15 @@ struct MessageEmitter {
         ".google.protobuf.BytesValue": .bytes,
     ]
 
-    /// Well-known types whose JSON form is special (a string, a bare value): SoukProtobuf writes their
-    /// `encodeJSON` and `init(json:at:)` by hand, so the generated struct leaves them out.
-    static let specialJSON: Set<String> = Set(wrappers.keys).union([
+    /// Well-known types whose JSON form is a string with a grammar of its own: SoukProtobuf writes
+    /// their `encodeJSON` and `init(json:at:)` by hand, so the generated struct leaves them out.
+    /// (A wrapper's JSON is its bare value, generated like any scalar's: see `emitWrapperJSON`.)
+    static let handWrittenJSON: Set<String> = [
         ".google.protobuf.Timestamp", ".google.protobuf.Duration", ".google.protobuf.FieldMask",
-    ])
+    ]
+
+    /// The well-known types whose JSON is not an object.
+    static let specialJSON: Set<String> = handWrittenJSON.union(wrappers.keys)
 
     /// The scalar a singular wrapper field holds, as a field of that scalar type, or nil for any other field.
     func wrapped(_ field: FieldModel) -> FieldModel? {
@@ -235,12 +239,35 @@ struct MessageEmitter {
             emitMakeC(message, entry: entry, plainFields: plainFields, into: &w)
             w.line()
             emitInitFromC(message, entry: entry, plainFields: plainFields, into: &w)
-            if !Self.specialJSON.contains(message.fullName) {
+            if let scalar = Self.wrappers[message.fullName], let value = message.fields.first {
+                w.line()
+                emitWrapperJSON(value, scalar: scalar, into: &w)
+            } else if !Self.handWrittenJSON.contains(message.fullName) {
                 w.line()
                 emitEncodeJSON(message, plainFields: plainFields, into: &w)
                 w.line()
                 emitInitFromJSON(message, plainFields: plainFields, into: &w)
             }
+        }
+    }
+
+    /// A wrapper (`google.protobuf.Int64Value`, ...): built from its value, and in JSON the bare
+    /// value, written and read as the wrapped scalar is (an int64 quoted, bytes in base64).
+    private func emitWrapperJSON(_ value: FieldModel, scalar: FieldType, into w: inout CodeWriter) {
+        var model = value
+        model.type = scalar
+        w.line("/// A wrapper holding `value`.")
+        w.block("public init(value: \(valueType(model))) {") { w in
+            w.line("self.init()")
+            w.line("self.value = value")
+        }
+        w.line()
+        w.block("public func encodeJSON(to writer: inout JSONWriter) {") { w in
+            w.line(jsonWrite(model, "self.value", writer: "writer"))
+        }
+        w.line()
+        w.block("public init(json: JSONValue, at path: JSONPath) throws {") { w in
+            w.line("self.init(value: \(jsonRead(model, "json", path: "path")))")
         }
     }
 

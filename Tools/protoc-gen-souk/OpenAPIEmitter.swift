@@ -219,9 +219,8 @@ struct OpenAPIEmitter {
             return .object([("type", .string("object")), ("properties", .object([])), ("additionalProperties", .bool(false))])
         default:
             guard let scalar = MessageEmitter.wrappers[fullName] else { return nil }
-            var model = FieldModel(name: "value", jsonName: "value", number: 1, type: scalar, isRepeated: false,
+            let model = FieldModel(name: "value", jsonName: "value", number: 1, type: scalar, isRepeated: false,
                                    typeName: "", oneofIndex: nil, isProto3Optional: false, comment: "")
-            model.type = scalar
             guard case .object(let members) = scalarSchema(model) else { return nil }
             return .object(members + [("nullable", .bool(true)),
                                       ("description", .string("The value itself, or null (or absent) for none."))])

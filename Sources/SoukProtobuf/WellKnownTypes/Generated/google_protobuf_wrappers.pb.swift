@@ -35,6 +35,20 @@ public struct Google_Protobuf_DoubleValue: ProtoMessage {
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
     }
+
+    /// A wrapper holding `value`.
+    public init(value: Double) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeDouble(at: path))
+    }
 }
 
 /// Wrapper message for `float`.
@@ -67,6 +81,20 @@ public struct Google_Protobuf_FloatValue: ProtoMessage {
         let c = cMessage.pointee
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
+    }
+
+    /// A wrapper holding `value`.
+    public init(value: Float) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeFloat(at: path))
     }
 }
 
@@ -101,6 +129,20 @@ public struct Google_Protobuf_Int64Value: ProtoMessage {
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
     }
+
+    /// A wrapper holding `value`.
+    public init(value: Int64) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeInt64(at: path))
+    }
 }
 
 /// Wrapper message for `uint64`.
@@ -133,6 +175,20 @@ public struct Google_Protobuf_UInt64Value: ProtoMessage {
         let c = cMessage.pointee
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
+    }
+
+    /// A wrapper holding `value`.
+    public init(value: UInt64) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeUInt64(at: path))
     }
 }
 
@@ -167,6 +223,20 @@ public struct Google_Protobuf_Int32Value: ProtoMessage {
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
     }
+
+    /// A wrapper holding `value`.
+    public init(value: Int32) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeInt32(at: path))
+    }
 }
 
 /// Wrapper message for `uint32`.
@@ -199,6 +269,20 @@ public struct Google_Protobuf_UInt32Value: ProtoMessage {
         let c = cMessage.pointee
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value
+    }
+
+    /// A wrapper holding `value`.
+    public init(value: UInt32) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeUInt32(at: path))
     }
 }
 
@@ -233,6 +317,20 @@ public struct Google_Protobuf_BoolValue: ProtoMessage {
         self.unknownFields = arena.unknownFields(c.base)
         self.value = c.value != 0
     }
+
+    /// A wrapper holding `value`.
+    public init(value: Bool) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeBool(at: path))
+    }
 }
 
 /// Wrapper message for `string`.
@@ -266,6 +364,20 @@ public struct Google_Protobuf_StringValue: ProtoMessage {
         self.unknownFields = arena.unknownFields(c.base)
         self.value = try arena.string(c.value, field: "google.protobuf.StringValue.value")
     }
+
+    /// A wrapper holding `value`.
+    public init(value: String) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeString(at: path))
+    }
 }
 
 /// Wrapper message for `bytes`.
@@ -298,5 +410,19 @@ public struct Google_Protobuf_BytesValue: ProtoMessage {
         let c = cMessage.pointee
         self.unknownFields = arena.unknownFields(c.base)
         self.value = arena.bytes(c.value)
+    }
+
+    /// A wrapper holding `value`.
+    public init(value: [UInt8]) {
+        self.init()
+        self.value = value
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.value(bytes: self.value)
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init(value: try json.decodeBytes(at: path))
     }
 }
