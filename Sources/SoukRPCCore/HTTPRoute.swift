@@ -71,10 +71,10 @@ public struct HTTPRoute: Sendable {
         var members: [(key: String, value: JSONValue)] = []
         var bound = Set<String>()
         func set(_ name: String, _ value: JSONValue) {
-            let keys = [name, Self.lowerCamel(name)]
-            members.removeAll { keys.contains($0.key) || keys.contains(Self.snake($0.key)) }
+            let keys = [name, FieldNames.jsonName(name)]
+            members.removeAll { keys.contains($0.key) || keys.contains(FieldNames.protoName($0.key)) }
             members.append((name, value))
-            bound.insert(Self.snake(name))
+            bound.insert(FieldNames.protoName(name))
         }
         switch self.body {
         case "":
@@ -88,12 +88,12 @@ public struct HTTPRoute: Sendable {
         default:
             let value = body ?? .object(JSONObject(members: []))
             guard case .object(let object) = value else {
-                throw RPCError(.invalidArgument, "the request body must be a JSON object (the \(Self.lowerCamel(self.body)) of the request)")
+                throw RPCError(.invalidArgument, "the request body must be a JSON object (the \(FieldNames.jsonName(self.body)) of the request)")
             }
             set(self.body, value)
             if verb == .patch, let mask = updateMaskField,
-               !query.contains(where: { Self.snake($0.name) == mask }) {
-                let paths = object.members.map { Self.lowerCamel($0.key) }
+               !query.contains(where: { FieldNames.protoName($0.name) == mask }) {
+                let paths = object.members.map { FieldNames.jsonName($0.key) }
                 set(mask, .string(paths.joined(separator: ",")))
             }
         }
@@ -101,7 +101,7 @@ public struct HTTPRoute: Sendable {
             if let value = pathParameters[variable] { set(variable, .string(value)) }
         }
         var fromQuery: [(name: String, values: [String])] = []
-        for parameter in query where !bound.contains(Self.snake(parameter.name)) {
+        for parameter in query where !bound.contains(FieldNames.protoName(parameter.name)) {
             if let index = fromQuery.firstIndex(where: { $0.name == parameter.name }) {
                 fromQuery[index].values.append(parameter.value)
             } else {
@@ -114,36 +114,6 @@ public struct HTTPRoute: Sendable {
             members.append((parameter.name, value))
         }
         return .object(JSONObject(members: members))
-    }
-
-    /// `full_name` → `fullName`; a name already in lowerCamelCase is kept.
-    static func lowerCamel(_ name: String) -> String {
-        var result = ""
-        var upperNext = false
-        for character in name {
-            if character == "_" {
-                upperNext = !result.isEmpty
-            } else if upperNext {
-                result += character.uppercased()
-                upperNext = false
-            } else {
-                result.append(character)
-            }
-        }
-        return result
-    }
-
-    /// `fullName` → `full_name`; a snake_case name is kept.
-    static func snake(_ name: String) -> String {
-        var result = ""
-        for character in name {
-            if character.isASCII, character.isUppercase {
-                result += "_" + character.lowercased()
-            } else {
-                result.append(character)
-            }
-        }
-        return result
     }
 
     /// Decodes `request` (the JSON object assembled from path, query and body) and makes the call;

@@ -32,16 +32,7 @@ extension Google_Protobuf_FieldMask {
                 throw ProtoJSONError(kind: .invalidValue, path: path, message:
                     "\(ProtoJSONError.fieldPrefix(path))\(JSONText.quoted(JSONText.truncated(text))) is not a field mask: expected lowerCamelCase paths joined by commas, such as \"fullName,address.postCode\", without `_`, spaces or empty paths")
             }
-            var snake = ""
-            for character in camel {
-                if character.isASCII, character.isUppercase {
-                    snake.append("_")
-                    snake.append(character.lowercased())
-                } else {
-                    snake.append(character)
-                }
-            }
-            paths.append(snake)
+            paths.append(FieldNames.protoName(camel))
         }
     }
 
