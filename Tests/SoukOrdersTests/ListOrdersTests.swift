@@ -2,6 +2,7 @@ import Foundation
 import SoukContracts
 import SoukRPCCore
 import SoukWire
+import SoukTestSupport
 import Testing
 
 @Suite("Listing orders: newest first, keyset pages, tamper-evident page tokens")
@@ -12,7 +13,7 @@ struct ListOrdersTests {
         var request = ListOrdersRequest()
         request.pageSize = size
         request.pageToken = page
-        return try await h.orders.listOrders(request, options: H.bearer(token))
+        return try await h.orders.listOrders(request, options: bearer(token))
     }
 
     /// Places `count` orders for `token`'s user, 8 at a time.

@@ -31,7 +31,7 @@ struct OrdersServiceTests {
             #expect(order.items.map(\.sku) == ["BOOK-1", "PEN"])
             #expect(order.items.map(\.quantity) == [2, 1] && order.items.map(\.unitPrice) == [1999, 250])
             #expect(order.createdAt != nil && order.createdAt == order.updatedAt)
-            #expect(try await h.orders.getOrder(Self.get(order.id), options: H.bearer(token)) == order)
+            #expect(try await h.orders.getOrder(Self.get(order.id), options: bearer(token)) == order)
             #expect(try await h.count("order_status_history", order: order.id) == 1)
             #expect(try await h.count("order_items", order: order.id) == 2)
         }
@@ -45,14 +45,14 @@ struct OrdersServiceTests {
                 ("", 1, 1), ("OK-1", 0, 1), ("OK-2", 1, -1), ("OK-3", 10_001, 1_000_000_001), ("bad sku!", 1, 1),
                 (String(repeating: "x", count: 65), 1, 1),
             ])
-            let error = try await rpcError { _ = try await h.orders.createOrder(request, options: H.bearer(token)) }
+            let error = try await rpcError { _ = try await h.orders.createOrder(request, options: bearer(token)) }
             #expect(error.code == .invalidArgument)
             #expect(try Self.fields(error) == ["currency", "items[0].sku", "items[1].quantity", "items[2].unit_price",
                                                "items[3].quantity", "items[3].unit_price", "items[4].sku", "items[5].sku"])
-            let none = try await rpcError { _ = try await h.orders.createOrder(H.request([]), options: H.bearer(token)) }
+            let none = try await rpcError { _ = try await h.orders.createOrder(H.request([]), options: bearer(token)) }
             #expect(try Self.fields(none) == ["items"])
             let tooMany = H.request(Array(repeating: ("SKU", 1, 1), count: 101))
-            let many = try await rpcError { _ = try await h.orders.createOrder(tooMany, options: H.bearer(token)) }
+            let many = try await rpcError { _ = try await h.orders.createOrder(tooMany, options: bearer(token)) }
             #expect(try Self.fields(many) == ["items"] && many.message.contains("at most 100"))
             #expect(try await h.pool.query("SELECT count(*) FROM orders")[0].decode(0, as: Int64.self) == 0)
         }
@@ -63,9 +63,9 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let largest = H.request(Array(repeating: ("MAX", 10_000, 1_000_000_000), count: 100))
-            #expect(try await h.orders.createOrder(largest, options: H.bearer(token)).total == 1_000_000_000_000_000)
+            #expect(try await h.orders.createOrder(largest, options: bearer(token)).total == 1_000_000_000_000_000)
             let overflowing = H.request([("A", 10_000, .max), ("B", 2, .max)])
-            let error = try await rpcError { _ = try await h.orders.createOrder(overflowing, options: H.bearer(token)) }
+            let error = try await rpcError { _ = try await h.orders.createOrder(overflowing, options: bearer(token)) }
             #expect(error.code == .invalidArgument)
             #expect(try Self.fields(error) == ["items[0].unit_price", "items[1].unit_price"])
         }
@@ -90,7 +90,7 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             h.usersServer.closeNow()
-            let error = try await rpcError { _ = try await h.orders.createOrder(H.request([("A", 1, 1)]), options: H.bearer(token, timeout: .seconds(10))) }
+            let error = try await rpcError { _ = try await h.orders.createOrder(H.request([("A", 1, 1)]), options: bearer(token, timeout: .seconds(10))) }
             #expect(error.code == .unavailable, "\(error)")
             #expect(error.message.contains("users service"))
             #expect(try await h.pool.query("SELECT count(*) FROM orders")[0].decode(0, as: Int64.self) == 0)
@@ -121,14 +121,14 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let started = ContinuousClock.now
-            _ = try await h.orders.createOrder(H.request([("A", 1, 1)]), options: H.bearer(token, timeout: .seconds(2)))
+            _ = try await h.orders.createOrder(H.request([("A", 1, 1)]), options: bearer(token, timeout: .seconds(2)))
             let seen = try #require(h.usersSaw.getUserDeadlines.last ?? nil)
             // The orders service's own limit is 5 s: a users deadline about 2 s away came from the
             // caller (each hop rounds the remaining time to whole milliseconds on the wire).
             #expect(seen < started + .milliseconds(2_500) && seen > started, "the users call had \(seen - started) from the start")
 
             h.usersSaw.delayGetUser(by: .seconds(3))
-            let error = try await rpcError { _ = try await h.orders.createOrder(H.request([("B", 1, 1)]), options: H.bearer(token, timeout: .milliseconds(500))) }
+            let error = try await rpcError { _ = try await h.orders.createOrder(H.request([("B", 1, 1)]), options: bearer(token, timeout: .milliseconds(500))) }
             #expect(error.code == .deadlineExceeded)
             #expect(try await h.pool.query("SELECT count(*) FROM orders")[0].decode(0, as: Int64.self) == 1)
         }
@@ -143,17 +143,17 @@ struct OrdersServiceTests {
             let (_, grace) = try await h.signUp("grace")
             let order = try await h.placeOrder(ada)
             let missing = UUID().uuidString.lowercased()
-            let foreignGet = try await rpcError { _ = try await h.orders.getOrder(Self.get(order.id), options: H.bearer(grace)) }
-            let missingGet = try await rpcError { _ = try await h.orders.getOrder(Self.get(missing), options: H.bearer(grace)) }
+            let foreignGet = try await rpcError { _ = try await h.orders.getOrder(Self.get(order.id), options: bearer(grace)) }
+            let missingGet = try await rpcError { _ = try await h.orders.getOrder(Self.get(missing), options: bearer(grace)) }
             #expect(foreignGet.code == .notFound && missingGet.code == .notFound)
             #expect(foreignGet.message == "no order \(order.id)" && missingGet.message == "no order \(missing)")
-            let foreignCancel = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(order.id), options: H.bearer(grace)) }
+            let foreignCancel = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(order.id), options: bearer(grace)) }
             #expect(foreignCancel.code == .notFound)
-            #expect(try await h.orders.listOrders(ListOrdersRequest(), options: H.bearer(grace)).orders.isEmpty)
-            #expect(try await h.orders.getOrder(Self.get(order.id), options: H.bearer(ada)).status == .pending)
+            #expect(try await h.orders.listOrders(ListOrdersRequest(), options: bearer(grace)).orders.isEmpty)
+            #expect(try await h.orders.getOrder(Self.get(order.id), options: bearer(ada)).status == .pending)
             // No token, or a forged one: UNAUTHENTICATED.
             #expect(try await rpcError { _ = try await h.orders.getOrder(Self.get(order.id)) }.code == .unauthenticated)
-            #expect(try await rpcError { _ = try await h.orders.getOrder(Self.get(order.id), options: H.bearer("x.y.z")) }.code == .unauthenticated)
+            #expect(try await rpcError { _ = try await h.orders.getOrder(Self.get(order.id), options: bearer("x.y.z")) }.code == .unauthenticated)
         }
     }
 
@@ -162,7 +162,7 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             for id in ["", "nope", "'; DROP TABLE orders; --"] {
-                let error = try await rpcError { _ = try await h.orders.getOrder(Self.get(id), options: H.bearer(token)) }
+                let error = try await rpcError { _ = try await h.orders.getOrder(Self.get(id), options: bearer(token)) }
                 #expect(error.code == .invalidArgument)
                 #expect(try Self.fields(error) == ["order_id"])
             }
@@ -176,10 +176,10 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let order = try await h.placeOrder(token)
-            let cancelled = try await h.orders.cancelOrder(Self.cancel(order.id), options: H.bearer(token))
+            let cancelled = try await h.orders.cancelOrder(Self.cancel(order.id), options: bearer(token))
             #expect(cancelled.status == .cancelled)
             #expect(cancelled.updatedAt.map { $0.unixMilliseconds >= order.createdAt!.unixMilliseconds } == true)
-            #expect(try await h.orders.cancelOrder(Self.cancel(order.id), options: H.bearer(token)) == cancelled)
+            #expect(try await h.orders.cancelOrder(Self.cancel(order.id), options: bearer(token)) == cancelled)
             #expect(try await h.count("order_status_history", order: order.id) == 2)
             let row = try await h.pool.query("""
                 SELECT from_status, to_status, reason FROM order_status_history WHERE order_id = \(UUID(uuidString: order.id)!)
@@ -195,7 +195,7 @@ struct OrdersServiceTests {
             let (_, token) = try await h.signUp()
             // PAID: cannot be cancelled or paid by another payment.
             let paid = try await h.markPaid(try await h.placeOrder(token))
-            let cancelPaid = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(paid.id), options: H.bearer(token)) }
+            let cancelPaid = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(paid.id), options: bearer(token)) }
             #expect(cancelPaid.code == .failedPrecondition && cancelPaid.message.contains("is PAID: only a PENDING order can be cancelled"))
             let payAgain = try await rpcError { _ = try await h.markPaid(paid) }
             #expect(payAgain.code == .failedPrecondition && payAgain.message.contains("another payment"))
@@ -204,14 +204,14 @@ struct OrdersServiceTests {
             let refundPending = try await rpcError { _ = try await h.refund(pending, payment: UUID().uuidString) }
             #expect(refundPending.code == .failedPrecondition && refundPending.message.contains("is PENDING: only a PAID order can be refunded"))
             // CANCELLED: cannot be paid or refunded.
-            let cancelled = try await h.orders.cancelOrder(Self.cancel(pending.id), options: H.bearer(token))
+            let cancelled = try await h.orders.cancelOrder(Self.cancel(pending.id), options: bearer(token))
             let payCancelled = try await rpcError { _ = try await h.markPaid(cancelled) }
             #expect(payCancelled.code == .failedPrecondition && payCancelled.message.contains("is CANCELLED: only a PENDING order can be paid"))
             // FULFILLED (no rpc makes it yet): cannot be cancelled or refunded.
             let fulfilledPayment = UUID().uuidString.lowercased()
             let fulfilled = try await h.markPaid(try await h.placeOrder(token), payment: fulfilledPayment)
             _ = try await h.pool.execute("UPDATE orders SET status = 'fulfilled' WHERE order_id = \(UUID(uuidString: fulfilled.id)!)")
-            let cancelFulfilled = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(fulfilled.id), options: H.bearer(token)) }
+            let cancelFulfilled = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(fulfilled.id), options: bearer(token)) }
             #expect(cancelFulfilled.message.contains("is FULFILLED"))
             let refundFulfilled = try await rpcError { _ = try await h.refund(fulfilled, payment: fulfilledPayment) }
             #expect(refundFulfilled.code == .failedPrecondition && refundFulfilled.message.contains("is FULFILLED: only a PAID order can be refunded"))
@@ -219,7 +219,7 @@ struct OrdersServiceTests {
             let refundedPayment = UUID().uuidString.lowercased()
             let refunded = try await h.refund(try await h.markPaid(try await h.placeOrder(token), payment: refundedPayment), payment: refundedPayment)
             #expect(refunded.status == .refunded)
-            let cancelRefunded = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(refunded.id), options: H.bearer(token)) }
+            let cancelRefunded = try await rpcError { _ = try await h.orders.cancelOrder(Self.cancel(refunded.id), options: bearer(token)) }
             #expect(cancelRefunded.message.contains("is REFUNDED"))
             // Nothing moved: each order's history holds only its legal moves.
             #expect(try await h.count("order_status_history", order: paid.id) == 2)
@@ -256,7 +256,7 @@ struct OrdersServiceTests {
             #expect(amount.code == .failedPrecondition && amount.message.contains("4247 EUR is not the total"))
             let currency = try await rpcError { _ = try await h.markPaid(order, currency: "USD") }
             #expect(currency.code == .failedPrecondition)
-            #expect(try await h.orders.getOrder(Self.get(order.id), options: H.bearer(token)).status == .pending)
+            #expect(try await h.orders.getOrder(Self.get(order.id), options: bearer(token)).status == .pending)
         }
     }
 
@@ -266,7 +266,7 @@ struct OrdersServiceTests {
             let (_, token) = try await h.signUp()
             for _ in 0..<20 {
                 let order = try await h.placeOrder(token)
-                async let cancel: Result<Order, RPCError> = Self.result { try await h.orders.cancelOrder(Self.cancel(order.id), options: H.bearer(token)) }
+                async let cancel: Result<Order, RPCError> = Self.result { try await h.orders.cancelOrder(Self.cancel(order.id), options: bearer(token)) }
                 async let pay: Result<Order, RPCError> = Self.result { try await h.markPaid(order) }
                 let (cancelled, paid) = await (cancel, pay)
                 let winners = [cancelled, paid].filter { if case .success = $0 { true } else { false } }
@@ -299,14 +299,14 @@ struct OrdersServiceTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let order = try await h.placeOrder(token)
-            let user = try await rpcError { _ = try await h.markPaid(order, options: H.bearer(token)) }
+            let user = try await rpcError { _ = try await h.markPaid(order, options: bearer(token)) }
             #expect(user.code == .permissionDenied && user.message.contains("service credential"))
             let anonymous = try await rpcError { _ = try await h.markPaid(order, options: .defaults) }
             #expect(anonymous.code == .unauthenticated)
             var refund = MarkOrderRefundedRequest()
             refund.orderId = order.id
             refund.paymentId = UUID().uuidString
-            #expect(try await rpcError { _ = try await h.orders.markOrderRefunded(refund, options: H.bearer(token)) }.code == .permissionDenied)
+            #expect(try await rpcError { _ = try await h.orders.markOrderRefunded(refund, options: bearer(token)) }.code == .permissionDenied)
             #expect(try await h.count("order_status_history", order: order.id) == 1)
         }
     }

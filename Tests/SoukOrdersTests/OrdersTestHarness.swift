@@ -86,10 +86,6 @@ struct OrdersTestHarness: Sendable {
         return (user.id, try await users.authenticate(signIn).accessToken)
     }
 
-    static func bearer(_ token: String, timeout: Duration? = nil) -> CallOptions {
-        CallOptions(timeout: timeout, metadata: Metadata(["authorization": "Bearer \(token)"]))
-    }
-
     /// The credential the payments service sends to orders.
     func payments() -> CallOptions {
         CallOptions(metadata: OutgoingCredentials(caller: "souk-payments", key: serviceKey).metadata(for: "souk-orders"))
@@ -110,7 +106,7 @@ struct OrdersTestHarness: Sendable {
 
     /// An order of two lines (2 × 1999 + 1 × 250 = 4248 EUR) for `token`'s user.
     func placeOrder(_ token: String) async throws -> Order {
-        try await orders.createOrder(Self.request([("BOOK-1", 2, 1999), ("PEN", 1, 250)]), options: Self.bearer(token))
+        try await orders.createOrder(Self.request([("BOOK-1", 2, 1999), ("PEN", 1, 250)]), options: bearer(token))
     }
 
     func markPaid(_ order: Order, payment: String = UUID().uuidString.lowercased(), amount: Int64? = nil,
@@ -171,15 +167,4 @@ final class ObservedUsers: UsersService.Handler, Sendable {
         if delay > .zero { try await Task.sleep(for: delay) }
         return try await real.getUser(request, context: context)
     }
-}
-
-/// The RPCError `body` throws; fails the test when it throws none or another error.
-func rpcError(_ body: () async throws -> Void) async throws -> RPCError {
-    do {
-        try await body()
-    } catch let error as RPCError {
-        return error
-    }
-    Issue.record("expected an RPCError")
-    return RPCError(.unknown, "none thrown")
 }

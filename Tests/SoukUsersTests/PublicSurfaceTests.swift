@@ -2,6 +2,7 @@ import Foundation
 import SoukContracts
 import SoukProtobuf
 import SoukRPCCore
+import SoukTestSupport
 import Testing
 
 /// The REST surface outside clients are promised (issue "the public surface"): for every row of its
@@ -96,7 +97,7 @@ struct PublicSurfaceTests {
     static func call(_ route: HTTPRoute, _ h: UsersTestHarness, path: [String: String] = [:], body: String?,
                      token: String? = nil) async throws -> JSONValue {
         let json = try route.requestJSON(pathParameters: path, body: body.map { try JSONParser.parse($0) })
-        let options = token.map(UsersTestHarness.bearer) ?? .defaults
+        let options = token.map { bearer($0) } ?? .defaults
         return try JSONParser.parse(await route.call(request: json, transport: h.transport, options: options))
     }
 

@@ -1,9 +1,9 @@
 import Foundation
-import Logging
 import SoukContracts
 import SoukProtobuf
 import SoukRPC
 import SoukRPCCore
+import SoukTestSupport
 import SoukUsers
 import SoukWire
 import Testing
@@ -15,14 +15,8 @@ struct UsersOverTCPTests {
         try await UsersTestHarness.with { h in
             let handler = try await UsersServiceHandler(database: h.pool, configuration: h.configuration,
                                                         logger: UsersTestHarness.logger)
-            var logger = Logger(label: "souk.users.tests.server")
-            logger.logLevel = .critical
-            let server = RPCServer(services: [handler], configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
-            let running = Task { try await server.run() }
-            let port = try await server.listeningAddress.port!
-            let transport = RPCClient(host: "127.0.0.1", port: port)
-            let users = UsersService.Client(transport: transport)
-            do {
+            try await TestServer.with(services: [handler]) { transport, _ in
+                let users = UsersService.Client(transport: transport)
                 var create = CreateUserRequest()
                 create.email = "ada@example.com"
                 create.password = "correct horse battery"
@@ -42,25 +36,17 @@ struct UsersOverTCPTests {
                 signIn.email = "ada@example.com"
                 signIn.password = "correct horse battery"
                 let token = try await users.authenticate(signIn).accessToken
-                let me = try await users.getCurrentUser(GetCurrentUserRequest(), options: UsersTestHarness.bearer(token))
+                let me = try await users.getCurrentUser(GetCurrentUserRequest(), options: bearer(token))
                 #expect(me == user)
 
                 var lookup = GetUserRequest()
                 lookup.userId = user.id
                 #expect(try await users.getUser(lookup, options: h.serviceCredential()).user == user)
                 let refused = try await #require(throws: RPCError.self) {
-                    try await users.getUser(lookup, options: UsersTestHarness.bearer(token))
-                }
-                #expect(refused.code == .permissionDenied)
-            } catch {
-                await transport.close()
-                server.closeNow()
-                _ = try? await running.value
-                throw error
+                    try await users.getUser(lookup, options: bearer(token))
             }
-            await transport.close()
-            server.beginGracefulShutdown()
-            try await running.value
+            #expect(refused.code == .permissionDenied)
+            }
         }
     }
 }

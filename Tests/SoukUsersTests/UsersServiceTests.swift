@@ -6,14 +6,11 @@ import SoukProtobuf
 import SoukRPCCore
 import SoukUsers
 import SoukWire
+import SoukTestSupport
 import Testing
 
 @Suite("The users service against a real PostgreSQL", .serialized)
 struct UsersServiceTests {
-    func rpcError(_ body: () async throws -> Void) async throws -> RPCError {
-        try await #require(throws: RPCError.self) { try await body() }
-    }
-
     @Test("registering returns the user without any password field, with a fresh id")
     func register() async throws {
         try await UsersTestHarness.with { h in
@@ -157,7 +154,7 @@ struct UsersServiceTests {
             let ada = try await h.createUser()
             _ = try await h.createUser(email: "grace@example.com", fullName: "Grace Hopper")
             let token = try await h.signIn().accessToken
-            let me = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: UsersTestHarness.bearer(token))
+            let me = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: bearer(token))
             #expect(me == ada)
         }
     }
@@ -172,10 +169,10 @@ struct UsersServiceTests {
             request.profile = ProfileUpdate()
             request.profile?.fullName = "Augusta Ada King"
             request.updateMask = Google_Protobuf_FieldMask(paths: ["full_name"])
-            let updated = try await h.client.updateProfile(request, options: UsersTestHarness.bearer(token))
+            let updated = try await h.client.updateProfile(request, options: bearer(token))
             #expect(updated.fullName == "Augusta Ada King")
             let graceToken = try await h.signIn(email: "grace@example.com").accessToken
-            let graceNow = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: UsersTestHarness.bearer(graceToken))
+            let graceNow = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: bearer(graceToken))
             #expect(graceNow == grace)
         }
     }
@@ -188,16 +185,16 @@ struct UsersServiceTests {
             var request = UpdateProfileRequest()
             request.profile = ProfileUpdate()
             request.profile?.fullName = "New Name"
-            let noMask = try await rpcError { _ = try await h.client.updateProfile(request, options: UsersTestHarness.bearer(token)) }
+            let noMask = try await rpcError { _ = try await h.client.updateProfile(request, options: bearer(token)) }
             #expect(noMask.code == .invalidArgument)
             request.updateMask = Google_Protobuf_FieldMask(paths: ["email", "full_name"])
-            let badPath = try await rpcError { _ = try await h.client.updateProfile(request, options: UsersTestHarness.bearer(token)) }
+            let badPath = try await rpcError { _ = try await h.client.updateProfile(request, options: bearer(token)) }
             #expect(badPath.message.contains("email"))
             request.updateMask?.paths = ["full_name"]
             request.profile?.fullName = "line\nbreak"
-            let badName = try await rpcError { _ = try await h.client.updateProfile(request, options: UsersTestHarness.bearer(token)) }
+            let badName = try await rpcError { _ = try await h.client.updateProfile(request, options: bearer(token)) }
             #expect(badName.message.contains("profile.full_name"))
-            let me = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: UsersTestHarness.bearer(token))
+            let me = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: bearer(token))
             #expect(me.fullName == "Ada Lovelace")
         }
     }
@@ -217,7 +214,7 @@ struct UsersServiceTests {
             let algNone = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIiwia2lkIjoidXNlcnMtdGVzdCJ9.\(parts[1])."
             for token in [forged, expired, wrongIssuer, service, algNone, good + "x", "garbage", ""] {
                 let error = try await rpcError {
-                    _ = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: UsersTestHarness.bearer(token))
+                    _ = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: bearer(token))
                 }
                 #expect(error.code == .unauthenticated, "token \(token.prefix(20))")
             }
@@ -235,7 +232,7 @@ struct UsersServiceTests {
             let found = try await h.client.getUser(request, options: h.serviceCredential())
             #expect(found.user == user)
             let token = try await h.signIn().accessToken
-            let withUserToken = try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(token)) }
+            let withUserToken = try await rpcError { _ = try await h.client.getUser(request, options: bearer(token)) }
             #expect(withUserToken.code == .permissionDenied)
             #expect(withUserToken.message.contains("service credential"))
             let anonymous = try await rpcError { _ = try await h.client.getUser(request) }
@@ -258,10 +255,10 @@ struct UsersServiceTests {
             #expect(forOrders.code == .unauthenticated && forOrders.message.contains("for souk-orders, not souk-users"), "\(forOrders)")
             let noAudience = TokenIssuer(key: h.serviceKey, issuer: ServiceCredentials.issuer, lifetime: .seconds(60))
                 .issue(subject: "souk-orders", kind: .service).token
-            #expect(try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(noAudience)) }.code == .unauthenticated)
+            #expect(try await rpcError { _ = try await h.client.getUser(request, options: bearer(noAudience)) }.code == .unauthenticated)
             let longLived = TokenIssuer(key: h.serviceKey, issuer: ServiceCredentials.issuer, lifetime: .seconds(3600))
                 .issue(subject: "souk-orders", kind: .service, audience: "souk-users").token
-            let tooLong = try await rpcError { _ = try await h.client.getUser(request, options: UsersTestHarness.bearer(longLived)) }
+            let tooLong = try await rpcError { _ = try await h.client.getUser(request, options: bearer(longLived)) }
             #expect(tooLong.code == .unauthenticated && tooLong.message.contains("longer than"), "\(tooLong)")
             _ = try await h.client.getUser(request, options: h.serviceCredential())
         }

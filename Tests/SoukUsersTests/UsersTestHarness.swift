@@ -81,11 +81,7 @@ struct UsersTestHarness: Sendable {
         return try await (client ?? self.client).authenticate(request)
     }
 
-    static func bearer(_ token: String) -> CallOptions {
-        CallOptions(metadata: Metadata(["authorization": "Bearer \(token)"]))
-    }
-
     func serviceCredential(subject: String = "souk-orders", callee: String = "souk-users") -> CallOptions {
-        Self.bearer(ServiceCredentials.issue(caller: subject, callee: callee, key: serviceKey))
+        bearer(ServiceCredentials.issue(caller: subject, callee: callee, key: serviceKey))
     }
 }

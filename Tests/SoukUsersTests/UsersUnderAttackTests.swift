@@ -4,15 +4,12 @@ import SoukPostgres
 import SoukProtobuf
 import SoukRPCCore
 import SoukUsers
+import SoukTestSupport
 import Testing
 
 /// What got through when the users service was attacked, each now refused.
 @Suite("The users service under attack", .serialized)
 struct UsersUnderAttackTests {
-    func rpcError(_ body: () async throws -> Void) async throws -> RPCError {
-        try await #require(throws: RPCError.self) { try await body() }
-    }
-
     @Test("200 wrong guesses at once: no more than the allowed attempts are checked, and then even the right password waits")
     func concurrentGuesses() async throws {
         try await UsersTestHarness.with { h in
@@ -70,7 +67,7 @@ struct UsersUnderAttackTests {
             let user = try await h.createUser()
             let token = try await h.signIn().accessToken
             _ = try await h.pool.execute("UPDATE users SET status = 'disabled'")
-            let options = UsersTestHarness.bearer(token)
+            let options = bearer(token)
             let current = try await rpcError { _ = try await h.client.getCurrentUser(GetCurrentUserRequest(), options: options) }
             #expect(current.code == .permissionDenied && current.message == "this account is disabled")
             var update = UpdateProfileRequest()
