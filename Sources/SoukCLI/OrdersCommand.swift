@@ -35,8 +35,7 @@ public struct OrdersCommand: AsyncParsableCommand {
         let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",
                                                 option: "--service-signing-key-file")
         let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file")
-        let runner = ServiceRunner(name: "orders", defaultPort: 50052, options: service)
-        _ = try (runner.databaseURL(), runner.databaseConnections())  // every setting is checked before the client starts
+        let runner = try ServiceRunner(name: "orders", defaultPort: 50052, options: service)
         let usersClient = RPCClient(endpoints: users)
         try await runner.run(migrations: OrdersServiceHandler.migrations(), others: [ClientCloser(client: usersClient)]) { pool, logger in
             let configuration = OrdersServiceHandler.Configuration(

@@ -97,10 +97,34 @@ public struct ServiceOptions: ParsableArguments {
 /// Runs one service until SIGTERM or SIGINT: opens its database pool, applies its pending
 /// migrations (unless told not to), serves `services` over RPC, then shuts down gracefully.
 struct ServiceRunner {
-    /// `users`, `orders`, `payments`: the log label, the database variable.
+    /// `users`, `orders`, `payments`: the log label, the database variables.
     let name: String
     let defaultPort: Int
     let options: ServiceOptions
+    /// From --database-url or SOUK_<NAME>_DATABASE_URL.
+    let databaseURL: String
+    /// From --database-connections or SOUK_<NAME>_DATABASE_CONNECTIONS; by default as many as
+    /// the machine has cores (at least 2). The pool pipelines the statements queued for one
+    /// connection, so a few busy connections serve more calls, with fewer threads woken per
+    /// call, than many idle ones (Benchmarks/README.md).
+    let databaseConnections: Int
+
+    /// Reads the database settings, so that a bad one is named before anything starts.
+    init(name: String, defaultPort: Int, options: ServiceOptions) throws {
+        self.name = name
+        self.defaultPort = defaultPort
+        self.options = options
+        let prefix = "SOUK_\(name.uppercased())_DATABASE"
+        databaseURL = try Setting.required(options.databaseURL, "\(prefix)_URL", option: "--database-url")
+        if let text = options.databaseConnections.map(String.init) ?? Setting.optional(nil, "\(prefix)_CONNECTIONS") {
+            guard let count = Int(text), (1...1000).contains(count) else {
+                throw ValidationError("--database-connections (\(prefix)_CONNECTIONS) must be 1 to 1000, not \(text)")
+            }
+            databaseConnections = count
+        } else {
+            databaseConnections = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        }
+    }
 
     var logger: Logger {
         var logger = Logger(label: "souk.\(name)")
@@ -108,31 +132,11 @@ struct ServiceRunner {
         return logger
     }
 
-    /// The database URL, from --database-url or SOUK_<NAME>_DATABASE_URL.
-    func databaseURL() throws -> String {
-        try Setting.required(options.databaseURL, "SOUK_\(name.uppercased())_DATABASE_URL", option: "--database-url")
-    }
-
-    /// The pool's connections, from --database-connections or SOUK_<NAME>_DATABASE_CONNECTIONS;
-    /// by default as many as the machine has cores (at least 2). The pool pipelines the
-    /// statements queued for one connection, so a few busy connections serve more calls, with
-    /// fewer threads woken per call, than many idle ones (Benchmarks/README.md).
-    func databaseConnections() throws -> Int {
-        let variable = "SOUK_\(name.uppercased())_DATABASE_CONNECTIONS"
-        guard let text = options.databaseConnections.map(String.init) ?? Setting.optional(nil, variable) else {
-            return max(2, ProcessInfo.processInfo.activeProcessorCount)
-        }
-        guard let count = Int(text), (1...1000).contains(count) else {
-            throw ValidationError("--database-connections (\(variable)) must be 1 to 1000, not \(text)")
-        }
-        return count
-    }
-
     func run(migrations: [Migration], others: [any Service] = [],
              services: (PostgresPool, Logger) async throws -> [any RPCService]) async throws {
         let logger = self.logger
-        let pool = try PostgresPool(url: try databaseURL(), applicationName: "souk-\(name)",
-                                    options: .init(maxConnections: try databaseConnections()), logger: logger)
+        let pool = try PostgresPool(url: databaseURL, applicationName: "souk-\(name)",
+                                    options: .init(maxConnections: databaseConnections), logger: logger)
         if !options.noMigrate {
             let applied = try await Migrator(pool: pool, migrations: migrations, logger: logger).up()
             for migration in applied { logger.info("applied migration", metadata: ["file": "\(migration.fileName)"]) }
