@@ -12,7 +12,6 @@ struct UserRecord: Sendable {
     var passwordHash: String
     var status: UserStatus
     var createdAt: Google_Protobuf_Timestamp
-    var updatedAt: Google_Protobuf_Timestamp
 
     /// The contract's view: never the password hash.
     var message: User {
@@ -33,14 +32,14 @@ struct UserRepository: Sendable {
         let rows = try await database.query("""
             INSERT INTO users (user_id, email, email_key, full_name, password_hash)
             VALUES (\(id), \(email), \(UserRules.emailKey(email)), \(fullName), \(passwordHash))
-            RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
+            RETURNING user_id, email, full_name, password_hash, status, created_at
             """)
         return try Self.record(rows)!
     }
 
     func find(id: UUID) async throws -> UserRecord? {
         try Self.record(await database.query("""
-            SELECT user_id, email, full_name, password_hash, status, created_at, updated_at
+            SELECT user_id, email, full_name, password_hash, status, created_at
             FROM users WHERE user_id = \(id)
             """))
     }
@@ -48,7 +47,7 @@ struct UserRepository: Sendable {
     /// The user whose email has `emailKey` (``UserRules/emailKey(_:)``).
     func find(emailKey: String) async throws -> UserRecord? {
         try Self.record(await database.query("""
-            SELECT user_id, email, full_name, password_hash, status, created_at, updated_at
+            SELECT user_id, email, full_name, password_hash, status, created_at
             FROM users WHERE email_key = \(emailKey)
             """))
     }
@@ -57,7 +56,7 @@ struct UserRepository: Sendable {
     func updateFullName(id: UUID, fullName: String) async throws -> UserRecord? {
         try Self.record(await database.query("""
             UPDATE users SET full_name = \(fullName), updated_at = now() WHERE user_id = \(id) AND status = 'active'
-            RETURNING user_id, email, full_name, password_hash, status, created_at, updated_at
+            RETURNING user_id, email, full_name, password_hash, status, created_at
             """))
     }
 
@@ -152,6 +151,6 @@ struct UserRepository: Sendable {
         return UserRecord(
             id: try row.decode("user_id"), email: try row.decode("email"), fullName: try row.decode("full_name"),
             passwordHash: try row.decode("password_hash"), status: status,
-            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+            createdAt: try row.decode("created_at"))
     }
 }
