@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
         // What every service does alike: who is calling, database errors as statuses.
         .target(name: "SoukServiceKit", dependencies: [
-            "SoukAuth", "SoukPostgres", "SoukRPCCore",
+            "SoukAuth", "SoukPostgres", "SoukRPCCore", "SoukWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The users service: registration, authentication, profiles.

@@ -66,7 +66,7 @@ public struct OrdersServiceHandler: OrdersService.Handler {
 
     public func getOrder(_ request: GetOrderRequest, context: ServerContext) async throws -> Order {
         let user = try configuration.callers.user(context)
-        let id = try Self.id(request.orderId, field: "order_id", of: "an order")
+        let id = try FieldViolations.requireID(request.orderId, field: "order_id", what: "the id of an order")
         return try await usingDatabase(logger: logger) {
             guard let order = try await repository.find(id: id, userID: user) else { throw Self.noOrder(request.orderId) }
             return order.message
@@ -107,7 +107,7 @@ public struct OrdersServiceHandler: OrdersService.Handler {
 
     public func cancelOrder(_ request: CancelOrderRequest, context: ServerContext) async throws -> Order {
         let user = try configuration.callers.user(context)
-        let id = try Self.id(request.orderId, field: "order_id", of: "an order")
+        let id = try FieldViolations.requireID(request.orderId, field: "order_id", what: "the id of an order")
         return try await usingDatabase(logger: logger) {
             let change = StatusChange(orderID: id, from: .pending, to: .cancelled, reason: "cancelled by its owner", userID: user)
             if let cancelled = try await repository.apply(change) { return cancelled.message }
@@ -122,8 +122,8 @@ public struct OrdersServiceHandler: OrdersService.Handler {
     public func markOrderPaid(_ request: MarkOrderPaidRequest, context: ServerContext) async throws -> Order {
         let caller = try configuration.callers.service(context)
         var violations = FieldViolations()
-        let orderID = Self.id(request.orderId, field: "order_id", of: "an order", into: &violations)
-        let paymentID = Self.id(request.paymentId, field: "payment_id", of: "a payment", into: &violations)
+        let orderID = violations.id(request.orderId, field: "order_id", what: "the id of an order")
+        let paymentID = violations.id(request.paymentId, field: "payment_id", what: "the id of a payment")
         if request.amount < 0 { violations.add("amount", "must not be negative, found \(request.amount)") }
         if let problem = OrderRules.currencyProblem(request.currency) { violations.add("currency", problem) }
         try violations.throwIfAny()
@@ -155,8 +155,8 @@ public struct OrdersServiceHandler: OrdersService.Handler {
     public func markOrderRefunded(_ request: MarkOrderRefundedRequest, context: ServerContext) async throws -> Order {
         let caller = try configuration.callers.service(context)
         var violations = FieldViolations()
-        let orderID = Self.id(request.orderId, field: "order_id", of: "an order", into: &violations)
-        let paymentID = Self.id(request.paymentId, field: "payment_id", of: "a payment", into: &violations)
+        let orderID = violations.id(request.orderId, field: "order_id", what: "the id of an order")
+        let paymentID = violations.id(request.paymentId, field: "payment_id", what: "the id of a payment")
         try violations.throwIfAny()
         guard let orderID, let paymentID else { throw violations.error }
         return try await usingDatabase(logger: logger) {
@@ -205,21 +205,6 @@ public struct OrdersServiceHandler: OrdersService.Handler {
         guard answer.status == .active else {
             throw RPCError(.failedPrecondition, "this account is disabled, so it cannot order")
         }
-    }
-
-    /// The id in `text`; INVALID_ARGUMENT naming `field` when it is missing or not a UUID.
-    static func id(_ text: String, field: String, of what: String) throws(RPCError) -> UUID {
-        var violations = FieldViolations()
-        guard let id = id(text, field: field, of: what, into: &violations) else { throw violations.error }
-        return id
-    }
-
-    static func id(_ text: String, field: String, of what: String, into violations: inout FieldViolations) -> UUID? {
-        guard let id = UUID(text: text) else {
-            violations.add(field, text.isEmpty ? "is required" : "must be the id of \(what) (a UUID)")
-            return nil
-        }
-        return id
     }
 
     /// The status as the contract names it: PENDING, PAID, ...

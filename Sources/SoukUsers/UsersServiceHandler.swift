@@ -186,11 +186,7 @@ public struct UsersServiceHandler: UsersService.Handler {
 
     public func getUser(_ request: GetUserRequest, context: ServerContext) async throws -> GetUserResponse {
         _ = try callers.service(context)
-        guard let id = UUID(text: request.userId) else {
-            var violations = FieldViolations()
-            violations.add("user_id", request.userId.isEmpty ? "is required" : "must be a user id (a UUID)")
-            throw violations.error
-        }
+        let id = try FieldViolations.requireID(request.userId, field: "user_id", what: "a user id")
         return try await usingDatabase(logger: logger) {
             guard let user = try await repository.find(id: id) else {
                 throw RPCError(.notFound, "no user has id \(request.userId)")
