@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "SoukContracts", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukContractsC"]),
         // What every service does alike: who is calling, database errors as statuses.
         .target(name: "SoukServiceKit", dependencies: [
-            "SoukAuth", "SoukPostgres", "SoukRPCCore", "SoukWire",
+            "SoukAuth", "SoukPostgres", "SoukProtobuf", "SoukRPCCore", "SoukWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The users service: registration, authentication, profiles.
@@ -71,6 +71,12 @@ let package = Package(
         .target(name: "SoukOrders", dependencies: [
             "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf", "SoukServiceKit",
             .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Migrations")]),
+        // The payments service: idempotent card payments, refunds, the outbox to orders.
+        .target(name: "SoukPayments", dependencies: [
+            "SoukContracts", "SoukWire", "SoukRPCCore", "SoukAuth", "SoukPostgres", "SoukProtobuf", "SoukServiceKit",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.copy("Migrations")]),
 
         // The TCP transport: framing, connections, server, client pool, interceptors, health.
@@ -92,7 +98,7 @@ let package = Package(
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
-            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukRPC", "SoukAuth", "SoukContracts", "SoukServiceKit",
+            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukRPC", "SoukAuth", "SoukContracts", "SoukServiceKit",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

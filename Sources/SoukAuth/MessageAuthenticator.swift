@@ -29,9 +29,15 @@ public struct MessageAuthenticator: Sendable {
 
     /// `payload` and its tag, as URL-safe base64 without padding.
     public func seal(_ payload: [UInt8]) -> String {
+        Sodium.base64URL(payload + tag(payload))
+    }
+
+    /// The tag of `payload` alone (32 bytes): a keyed fingerprint that reveals nothing of a
+    /// secret payload (a card number) to whoever lacks the key.
+    public func tag(_ payload: [UInt8]) -> [UInt8] {
         var tag = [UInt8](repeating: 0, count: Int(crypto_auth_BYTES))
         crypto_auth(&tag, payload, UInt64(payload.count), key)
-        return Sodium.base64URL(payload + tag)
+        return tag
     }
 
     /// The payload of a string ``seal(_:)`` made with this key; nil for anything else

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SoukPostgres
 import SoukOrders
+import SoukPayments
 import SoukUsers
 
 /// `souk migrate <service> [status|up] [--dry-run]`: the versioned migrations of one service's database.
@@ -34,13 +35,12 @@ public struct MigrateCommand: AsyncParsableCommand {
 
     public init() {}
 
-    /// The migrations each service ships. Payments arrives with its service.
+    /// The migrations each service ships.
     static func migrations(of service: String) throws -> [Migration] {
         switch service {
         case "users": return try UsersServiceHandler.migrations()
         case "orders": return try OrdersServiceHandler.migrations()
-        case "payments":
-            throw ValidationError("the \(service) service is not built yet, so it has no migrations")
+        case "payments": return try PaymentsServiceHandler.migrations()
         default:
             throw ValidationError("unknown service \"\(service)\": expected users, orders or payments")
         }

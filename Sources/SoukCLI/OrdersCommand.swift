@@ -37,7 +37,7 @@ public struct OrdersCommand: AsyncParsableCommand {
         let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file")
         let runner = try ServiceRunner(name: "orders", defaultPort: 50052, options: service)
         let usersClient = RPCClient(endpoints: users)
-        try await runner.run(migrations: OrdersServiceHandler.migrations(), others: [ClientCloser(client: usersClient)]) { pool, logger in
+        try await runner.run(migrations: OrdersServiceHandler.migrations(), clients: [usersClient]) { pool, logger in
             let configuration = OrdersServiceHandler.Configuration(
                 callers: CallerCheck(userTokens: TokenVerifier(issuer: "souk-users", keys: userKeys),
                                      serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: serviceKeys)),

@@ -132,8 +132,22 @@ struct ServiceRunner {
         return logger
     }
 
-    func run(migrations: [Migration], others: [any Service] = [],
+    /// What a service runs beside its database pool: its RPC handlers, and the background
+    /// work (an outbox relay) that needs the pool until it has stopped.
+    struct Parts {
+        var handlers: [any RPCService]
+        var background: [any Service] = []
+    }
+
+    func run(migrations: [Migration], clients: [RPCClient] = [],
              services: (PostgresPool, Logger) async throws -> [any RPCService]) async throws {
+        try await run(migrations: migrations, clients: clients) { pool, logger in
+            Parts(handlers: try await services(pool, logger))
+        }
+    }
+
+    func run(migrations: [Migration], clients: [RPCClient] = [],
+             parts: (PostgresPool, Logger) async throws -> Parts) async throws {
         let logger = self.logger
         let pool = try PostgresPool(url: databaseURL, applicationName: "souk-\(name)",
                                     options: .init(maxConnections: databaseConnections), logger: logger)
@@ -142,7 +156,8 @@ struct ServiceRunner {
             for migration in applied { logger.info("applied migration", metadata: ["file": "\(migration.fileName)"]) }
         }
         let port = options.port ?? defaultPort
-        let server = RPCServer(services: try await services(pool, logger),
+        let made = try await parts(pool, logger)
+        let server = RPCServer(services: made.handlers,
                                configuration: options.server.configuration(host: options.host, port: port), logger: logger)
         let (name, host) = (self.name, options.host)
         Task {
@@ -150,13 +165,17 @@ struct ServiceRunner {
                 logger.notice("\(name) service listening", metadata: ["address": "\(host):\(address.port ?? port)"])
             }
         }
-        let group = ServiceGroup(services: [server, pool] + others, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A service group stops its services last to first, each after the one before has
+        // finished: the server drains first, then the background work, then the pool, and the
+        // clients to other services close last, so that calls in flight can still reach them.
+        let closers: [any Service] = clients.map(ClientCloser.init)
+        let group = ServiceGroup(services: closers + [pool] + made.background + [server],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
 
-/// Closes an RPC client when the service group shuts down, after the server has drained
-/// (services stop in reverse order), so that calls in flight can still reach their peers.
+/// Closes an RPC client when the service group shuts down (after the services that use it).
 struct ClientCloser: Service {
     let client: RPCClient
 

@@ -113,7 +113,7 @@ struct OrderRepository: Sendable {
         if let after {
             rows = try await database.query("""
                 SELECT * FROM order_answers
-                WHERE user_id = \(userID) AND (created_at, order_id) < (\(after.createdAt), \(after.orderID))
+                WHERE user_id = \(userID) AND (created_at, order_id) < (\(after.createdAt), \(after.id))
                 ORDER BY created_at DESC, order_id DESC
                 LIMIT \(count)
                 """)

@@ -1,4 +1,5 @@
 import SoukContracts
+import SoukServiceKit
 import SoukWire
 
 /// What makes a new order acceptable. Every violation is reported at once, each under its
@@ -12,7 +13,7 @@ public enum OrderRules {
     /// The violations of `request`, and the order's total when there are none.
     public static func check(_ request: CreateOrderRequest) -> (violations: FieldViolations, total: Int64?) {
         var violations = FieldViolations()
-        if let problem = currencyProblem(request.currency) { violations.add("currency", problem) }
+        violations.currency(request.currency)
         if request.items.isEmpty {
             violations.add("items", "must hold at least one item")
         } else if request.items.count > maxItems {
@@ -42,16 +43,6 @@ public enum OrderRules {
             total = sum
         }
         return (violations, total)
-    }
-
-    /// Three upper-case ASCII letters, an ISO 4217 code such as EUR.
-    public static func currencyProblem(_ currency: String) -> String? {
-        if currency.isEmpty { return "is required: an ISO 4217 code such as EUR" }
-        let bytes = Array(currency.utf8)
-        guard bytes.count == 3, bytes.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else {
-            return "must be three upper-case letters, an ISO 4217 code such as EUR"
-        }
-        return nil
     }
 
     /// 1 to 64 characters from ASCII letters, digits, `-`, `_` and `.`.

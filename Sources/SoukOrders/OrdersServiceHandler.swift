@@ -33,9 +33,6 @@ public struct OrdersServiceHandler: OrdersService.Handler {
         }
     }
 
-    public static let defaultPageSize = 20
-    public static let maxPageSize = 100
-
     private let repository: OrderRepository
     private let configuration: Configuration
     private let logger: Logger
@@ -76,29 +73,16 @@ public struct OrdersServiceHandler: OrdersService.Handler {
     public func listOrders(_ request: ListOrdersRequest, context: ServerContext) async throws -> ListOrdersResponse {
         let user = try configuration.callers.user(context)
         var violations = FieldViolations()
-        let pageSize = request.pageSize == 0 ? Self.defaultPageSize : Int(request.pageSize)
-        if !(1...Self.maxPageSize).contains(pageSize) {
-            violations.add("page_size", "must be 1 to \(Self.maxPageSize) (0 for the default, \(Self.defaultPageSize)), found \(request.pageSize)")
-        }
-        var after: PageToken? = nil
-        if !request.pageToken.isEmpty {
-            if let token = PageToken.opened(request.pageToken, with: configuration.pageTokens) {
-                if token.userID == user {
-                    after = token
-                } else {
-                    violations.add("page_token", "belongs to another user's listing; start again without a page token")
-                }
-            } else {
-                violations.add("page_token", "is not a page token of this service (altered or forged); pass next_page_token unchanged")
-            }
-        }
+        let page = violations.page(size: request.pageSize, token: request.pageToken, scope: user,
+                                   authenticator: configuration.pageTokens)
         try violations.throwIfAny()
+        guard let page else { throw violations.error }
         return try await usingDatabase(logger: logger) {
-            let found = try await repository.list(userID: user, after: after, limit: pageSize + 1)
+            let found = try await repository.list(userID: user, after: page.after, limit: page.size + 1)
             var response = ListOrdersResponse()
-            response.orders = found.prefix(pageSize).map(\.message)
-            if found.count > pageSize, let last = found.prefix(pageSize).last {
-                response.nextPageToken = PageToken(userID: user, createdAt: last.createdAt, orderID: last.id)
+            response.orders = found.prefix(page.size).map(\.message)
+            if found.count > page.size, let last = found.prefix(page.size).last {
+                response.nextPageToken = PageToken(scope: user, createdAt: last.createdAt, id: last.id)
                     .sealed(with: configuration.pageTokens)
             }
             return response
@@ -125,7 +109,7 @@ public struct OrdersServiceHandler: OrdersService.Handler {
         let orderID = violations.id(request.orderId, field: "order_id", what: "the id of an order")
         let paymentID = violations.id(request.paymentId, field: "payment_id", what: "the id of a payment")
         if request.amount < 0 { violations.add("amount", "must not be negative, found \(request.amount)") }
-        if let problem = OrderRules.currencyProblem(request.currency) { violations.add("currency", problem) }
+        violations.currency(request.currency)
         try violations.throwIfAny()
         guard let orderID, let paymentID else { throw violations.error }
         return try await usingDatabase(logger: logger) {

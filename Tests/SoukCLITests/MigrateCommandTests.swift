@@ -52,10 +52,10 @@ struct MigrateCommandTests {
         }
     }
 
-    @Test("an unknown service, a service not built yet, and a missing URL are refused with a reason")
+    @Test("an unknown service, an unreachable database and an unknown direction are refused with a reason")
     func refusals() async throws {
         await #expect(throws: (any Error).self) { try await run(["migrate", "inventory", "--database-url", "postgres://x@127.0.0.1/x"]) }
-        await #expect(throws: (any Error).self) { try await run(["migrate", "orders", "--database-url", "postgres://x@127.0.0.1/x"]) }
+        await #expect(throws: (any Error).self) { try await run(["migrate", "payments", "--database-url", "postgres://x@127.0.0.1:1/x"]) }
         #expect(throws: (any Error).self) { _ = try SoukCommand.parseAsRoot(["migrate", "users", "sideways"]) }
     }
 }

@@ -87,7 +87,7 @@ struct ListOrdersTests {
                 #expect(try ErrorDetails(serializedBytes: error.details).badRequest?.fieldViolations.map(\.field) == ["page_token"])
             }
             let foreign = try await rpcError { _ = try await Self.list(h, grace, page: token) }
-            #expect(foreign.code == .invalidArgument && foreign.message.contains("another user"))
+            #expect(foreign.code == .invalidArgument && foreign.message.contains("another listing"))
             #expect(try await Self.list(h, ada, size: 1, page: token).orders.count == 1)
         }
     }

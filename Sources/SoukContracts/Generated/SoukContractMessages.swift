@@ -19,6 +19,8 @@ public enum SoukContractMessages {
         CreatePaymentRequest.self,
         GetPaymentRequest.self,
         RefundPaymentRequest.self,
+        ListPaymentsForOrderRequest.self,
+        ListPaymentsForOrderResponse.self,
         User.self,
         CreateUserRequest.self,
         AuthenticateRequest.self,

@@ -377,7 +377,7 @@ public enum SoukRoutes {
               "PaymentsService"
             ],
             "summary": "Refunds one of the caller's succeeded payments in full and returns it,",
-            "description": "Refunds one of the caller's succeeded payments in full and returns it,\nnow `REFUNDED`; the order is then marked refunded. Refunding a refunded\npayment returns it unchanged; a declined payment is\n`FAILED_PRECONDITION`.",
+            "description": "Refunds one of the caller's succeeded payments in full and returns it,\nnow `REFUNDED`; the order is then marked refunded (through the same\noutbox as payments). A payment is refunded once: refunding a refunded or\ndeclined payment is `FAILED_PRECONDITION`.",
             "parameters": [
               {
                 "name": "payment_id",

@@ -533,6 +533,156 @@ public struct RefundPaymentRequest: ProtoMessage {
     }
 }
 
+/// The request of `ListPaymentsForOrder`.
+public struct ListPaymentsForOrderRequest: ProtoMessage {
+    /// The id of the caller's order; must not be empty.
+    public var orderId: String = ""
+    /// The maximum number of payments to return: 1 to 100; 0 means the default,
+    /// 20. Anything else is `INVALID_ARGUMENT`.
+    public var pageSize: Int32 = 0
+    /// Empty for the first page; otherwise the `next_page_token` of the
+    /// previous response, unchanged. A token that was altered, or made for
+    /// another user or order, is `INVALID_ARGUMENT`.
+    public var pageToken: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public static let protoMessageName = "souk.payments.v1.ListPaymentsForOrderRequest"
+    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+        var c = Souk__Payments__V1__ListPaymentsForOrderRequest()
+        souk__payments__v1__list_payments_for_order_request__init(&c)
+        return c.base.descriptor
+    }()
+
+    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__ListPaymentsForOrderRequest {
+        var c = Souk__Payments__V1__ListPaymentsForOrderRequest()
+        souk__payments__v1__list_payments_for_order_request__init(&c)
+        c.order_id = try arena.string(self.orderId, field: "souk.payments.v1.ListPaymentsForOrderRequest.order_id")
+        c.page_size = self.pageSize
+        c.page_token = try arena.string(self.pageToken, field: "souk.payments.v1.ListPaymentsForOrderRequest.page_token")
+        arena.attach(self.unknownFields, to: &c.base)
+        return c
+    }
+
+    public init(cMessage: UnsafePointer<Souk__Payments__V1__ListPaymentsForOrderRequest>, arena: borrowing ProtoArena) throws {
+        let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
+        self.orderId = try arena.string(c.order_id, field: "souk.payments.v1.ListPaymentsForOrderRequest.order_id")
+        self.pageSize = c.page_size
+        self.pageToken = try arena.string(c.page_token, field: "souk.payments.v1.ListPaymentsForOrderRequest.page_token")
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.beginObject()
+        if writer.emitUnpopulated || !self.orderId.isEmpty {
+            writer.fieldKey("orderId", proto: "order_id")
+            writer.value(self.orderId)
+        }
+        if writer.emitUnpopulated || self.pageSize != 0 {
+            writer.fieldKey("pageSize", proto: "page_size")
+            writer.value(self.pageSize)
+        }
+        if writer.emitUnpopulated || !self.pageToken.isEmpty {
+            writer.fieldKey("pageToken", proto: "page_token")
+            writer.value(self.pageToken)
+        }
+        writer.endObject()
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init()
+        let object = try json.decodeObject(at: path)
+        for (key, value) in object.members {
+            switch key {
+                case "orderId", "order_id":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "orderId")
+                    self.orderId = try value.decodeString(at: fieldPath)
+                case "pageSize", "page_size":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "pageSize")
+                    self.pageSize = try value.decodeInt32(at: fieldPath)
+                case "pageToken", "page_token":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "pageToken")
+                    self.pageToken = try value.decodeString(at: fieldPath)
+                default:
+                    throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.ListPaymentsForOrderRequest", at: path)
+            }
+        }
+    }
+}
+
+/// One page of an order's payments.
+public struct ListPaymentsForOrderResponse: ProtoMessage {
+    /// The payments of this page, oldest first; at most the page size.
+    public var payments: [Payment] = []
+    /// An opaque token for the next page; empty when this is the last page.
+    public var nextPageToken: String = ""
+    /// Fields this build does not know, kept from the binary form and written back with it.
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public static let protoMessageName = "souk.payments.v1.ListPaymentsForOrderResponse"
+    nonisolated(unsafe) public static let cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+        var c = Souk__Payments__V1__ListPaymentsForOrderResponse()
+        souk__payments__v1__list_payments_for_order_response__init(&c)
+        return c.base.descriptor
+    }()
+
+    public func makeCMessage(in arena: inout ProtoArena) throws -> Souk__Payments__V1__ListPaymentsForOrderResponse {
+        var c = Souk__Payments__V1__ListPaymentsForOrderResponse()
+        souk__payments__v1__list_payments_for_order_response__init(&c)
+        c.n_payments = self.payments.count
+        c.payments = try arena.repeatedMessages(self.payments)
+        c.next_page_token = try arena.string(self.nextPageToken, field: "souk.payments.v1.ListPaymentsForOrderResponse.next_page_token")
+        arena.attach(self.unknownFields, to: &c.base)
+        return c
+    }
+
+    public init(cMessage: UnsafePointer<Souk__Payments__V1__ListPaymentsForOrderResponse>, arena: borrowing ProtoArena) throws {
+        let c = cMessage.pointee
+        self.unknownFields = arena.unknownFields(c.base)
+        self.payments = try arena.repeatedMessages(c.payments, count: c.n_payments)
+        self.nextPageToken = try arena.string(c.next_page_token, field: "souk.payments.v1.ListPaymentsForOrderResponse.next_page_token")
+    }
+
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.beginObject()
+        if writer.emitUnpopulated || !self.payments.isEmpty {
+            writer.fieldKey("payments")
+            writer.array(self.payments) { writer, value in writer.message(value) }
+        }
+        if writer.emitUnpopulated || !self.nextPageToken.isEmpty {
+            writer.fieldKey("nextPageToken", proto: "next_page_token")
+            writer.value(self.nextPageToken)
+        }
+        writer.endObject()
+    }
+
+    public init(json: JSONValue, at path: JSONPath) throws {
+        self.init()
+        let object = try json.decodeObject(at: path)
+        for (key, value) in object.members {
+            switch key {
+                case "payments":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "payments")
+                    self.payments = try JSONRead.array(value, at: fieldPath) { value, path in try Payment(json: value, at: path) }
+                case "nextPageToken", "next_page_token":
+                    if value.isNull { continue }
+                    let fieldPath = path.appending(field: "nextPageToken")
+                    self.nextPageToken = try value.decodeString(at: fieldPath)
+                default:
+                    throw ProtoJSONError.unknownField(key, in: "souk.payments.v1.ListPaymentsForOrderResponse", at: path)
+            }
+        }
+    }
+}
+
 /// Owns payments and idempotency keys. Charges a card for one of the caller's
 /// pending orders and tells the orders service (marked paid or refunded)
 /// through a transactional outbox, so that a succeeded payment always reaches
@@ -574,16 +724,25 @@ public enum PaymentsService {
             inputType: "souk.payments.v1.GetPaymentRequest", outputType: "souk.payments.v1.Payment",
             isInternal: false, isIdempotent: true)
         /// Refunds one of the caller's succeeded payments in full and returns it,
-        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
-        /// payment returns it unchanged; a declined payment is
-        /// `FAILED_PRECONDITION`.
+        /// now `REFUNDED`; the order is then marked refunded (through the same
+        /// outbox as payments). A payment is refunded once: refunding a refunded or
+        /// declined payment is `FAILED_PRECONDITION`.
         public static let refundPayment = MethodDescriptor(
             service: "souk.payments.v1.PaymentsService", method: "RefundPayment",
             inputType: "souk.payments.v1.RefundPaymentRequest", outputType: "souk.payments.v1.Payment",
             isInternal: false, isIdempotent: true)
+        /// Returns the caller's payments of one of their orders, oldest first, a
+        /// page at a time: declined attempts, the successful payment and its refund
+        /// state. An order that does not exist and one of another user are both
+        /// `NOT_FOUND`; an order of the caller's without payments answers an empty
+        /// page.
+        public static let listPaymentsForOrder = MethodDescriptor(
+            service: "souk.payments.v1.PaymentsService", method: "ListPaymentsForOrder",
+            inputType: "souk.payments.v1.ListPaymentsForOrderRequest", outputType: "souk.payments.v1.ListPaymentsForOrderResponse",
+            isInternal: false, isIdempotent: true)
 
         /// Every rpc of the service, in `.proto` order.
-        public static let all: [MethodDescriptor] = [createPayment, getPayment, refundPayment]
+        public static let all: [MethodDescriptor] = [createPayment, getPayment, refundPayment, listPaymentsForOrder]
     }
 
     /// What a server implements to serve PaymentsService.
@@ -608,10 +767,16 @@ public enum PaymentsService {
         /// Returns one of the caller's payments.
         func getPayment(_ request: GetPaymentRequest, context: ServerContext) async throws -> Payment
         /// Refunds one of the caller's succeeded payments in full and returns it,
-        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
-        /// payment returns it unchanged; a declined payment is
-        /// `FAILED_PRECONDITION`.
+        /// now `REFUNDED`; the order is then marked refunded (through the same
+        /// outbox as payments). A payment is refunded once: refunding a refunded or
+        /// declined payment is `FAILED_PRECONDITION`.
         func refundPayment(_ request: RefundPaymentRequest, context: ServerContext) async throws -> Payment
+        /// Returns the caller's payments of one of their orders, oldest first, a
+        /// page at a time: declined attempts, the successful payment and its refund
+        /// state. An order that does not exist and one of another user are both
+        /// `NOT_FOUND`; an order of the caller's without payments answers an empty
+        /// page.
+        func listPaymentsForOrder(_ request: ListPaymentsForOrderRequest, context: ServerContext) async throws -> ListPaymentsForOrderResponse
     }
 
     /// Calls PaymentsService through any client transport.
@@ -648,11 +813,20 @@ public enum PaymentsService {
         }
 
         /// Refunds one of the caller's succeeded payments in full and returns it,
-        /// now `REFUNDED`; the order is then marked refunded. Refunding a refunded
-        /// payment returns it unchanged; a declined payment is
-        /// `FAILED_PRECONDITION`.
+        /// now `REFUNDED`; the order is then marked refunded (through the same
+        /// outbox as payments). A payment is refunded once: refunding a refunded or
+        /// declined payment is `FAILED_PRECONDITION`.
         public func refundPayment(_ request: RefundPaymentRequest, options: CallOptions = .defaults) async throws -> Payment {
             try await transport.unary(request, method: Methods.refundPayment, options: options, responseType: Payment.self)
+        }
+
+        /// Returns the caller's payments of one of their orders, oldest first, a
+        /// page at a time: declined attempts, the successful payment and its refund
+        /// state. An order that does not exist and one of another user are both
+        /// `NOT_FOUND`; an order of the caller's without payments answers an empty
+        /// page.
+        public func listPaymentsForOrder(_ request: ListPaymentsForOrderRequest, options: CallOptions = .defaults) async throws -> ListPaymentsForOrderResponse {
+            try await transport.unary(request, method: Methods.listPaymentsForOrder, options: options, responseType: ListPaymentsForOrderResponse.self)
         }
     }
 }
@@ -669,6 +843,9 @@ extension PaymentsService.Handler {
             },
             .unary(PaymentsService.Methods.refundPayment) { (request: RefundPaymentRequest, context) in
                 try await self.refundPayment(request, context: context)
+            },
+            .unary(PaymentsService.Methods.listPaymentsForOrder) { (request: ListPaymentsForOrderRequest, context) in
+                try await self.listPaymentsForOrder(request, context: context)
             },
         ]
     }

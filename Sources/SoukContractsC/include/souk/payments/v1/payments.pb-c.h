@@ -22,6 +22,8 @@ typedef struct Souk__Payments__V1__Card Souk__Payments__V1__Card;
 typedef struct Souk__Payments__V1__CreatePaymentRequest Souk__Payments__V1__CreatePaymentRequest;
 typedef struct Souk__Payments__V1__GetPaymentRequest Souk__Payments__V1__GetPaymentRequest;
 typedef struct Souk__Payments__V1__RefundPaymentRequest Souk__Payments__V1__RefundPaymentRequest;
+typedef struct Souk__Payments__V1__ListPaymentsForOrderRequest Souk__Payments__V1__ListPaymentsForOrderRequest;
+typedef struct Souk__Payments__V1__ListPaymentsForOrderResponse Souk__Payments__V1__ListPaymentsForOrderResponse;
 
 
 /* --- enums --- */
@@ -200,6 +202,54 @@ struct  Souk__Payments__V1__RefundPaymentRequest
     , (char *)protobuf_c_empty_string }
 
 
+/*
+ * The request of `ListPaymentsForOrder`.
+ */
+struct  Souk__Payments__V1__ListPaymentsForOrderRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The id of the caller's order; must not be empty.
+   */
+  char *order_id;
+  /*
+   * The maximum number of payments to return: 1 to 100; 0 means the default,
+   * 20. Anything else is `INVALID_ARGUMENT`.
+   */
+  int32_t page_size;
+  /*
+   * Empty for the first page; otherwise the `next_page_token` of the
+   * previous response, unchanged. A token that was altered, or made for
+   * another user or order, is `INVALID_ARGUMENT`.
+   */
+  char *page_token;
+};
+#define SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&souk__payments__v1__list_payments_for_order_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One page of an order's payments.
+ */
+struct  Souk__Payments__V1__ListPaymentsForOrderResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The payments of this page, oldest first; at most the page size.
+   */
+  size_t n_payments;
+  Souk__Payments__V1__Payment **payments;
+  /*
+   * An opaque token for the next page; empty when this is the last page.
+   */
+  char *next_page_token;
+};
+#define SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&souk__payments__v1__list_payments_for_order_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
 /* Souk__Payments__V1__Payment methods */
 void   souk__payments__v1__payment__init
                      (Souk__Payments__V1__Payment         *message);
@@ -295,6 +345,44 @@ Souk__Payments__V1__RefundPaymentRequest *
 void   souk__payments__v1__refund_payment_request__free_unpacked
                      (Souk__Payments__V1__RefundPaymentRequest *message,
                       ProtobufCAllocator *allocator);
+/* Souk__Payments__V1__ListPaymentsForOrderRequest methods */
+void   souk__payments__v1__list_payments_for_order_request__init
+                     (Souk__Payments__V1__ListPaymentsForOrderRequest         *message);
+size_t souk__payments__v1__list_payments_for_order_request__get_packed_size
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest   *message);
+size_t souk__payments__v1__list_payments_for_order_request__pack
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest   *message,
+                      uint8_t             *out);
+size_t souk__payments__v1__list_payments_for_order_request__pack_to_buffer
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Souk__Payments__V1__ListPaymentsForOrderRequest *
+       souk__payments__v1__list_payments_for_order_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   souk__payments__v1__list_payments_for_order_request__free_unpacked
+                     (Souk__Payments__V1__ListPaymentsForOrderRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Souk__Payments__V1__ListPaymentsForOrderResponse methods */
+void   souk__payments__v1__list_payments_for_order_response__init
+                     (Souk__Payments__V1__ListPaymentsForOrderResponse         *message);
+size_t souk__payments__v1__list_payments_for_order_response__get_packed_size
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse   *message);
+size_t souk__payments__v1__list_payments_for_order_response__pack
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse   *message,
+                      uint8_t             *out);
+size_t souk__payments__v1__list_payments_for_order_response__pack_to_buffer
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Souk__Payments__V1__ListPaymentsForOrderResponse *
+       souk__payments__v1__list_payments_for_order_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   souk__payments__v1__list_payments_for_order_response__free_unpacked
+                     (Souk__Payments__V1__ListPaymentsForOrderResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Souk__Payments__V1__Payment_Closure)
@@ -311,6 +399,12 @@ typedef void (*Souk__Payments__V1__GetPaymentRequest_Closure)
                   void *closure_data);
 typedef void (*Souk__Payments__V1__RefundPaymentRequest_Closure)
                  (const Souk__Payments__V1__RefundPaymentRequest *message,
+                  void *closure_data);
+typedef void (*Souk__Payments__V1__ListPaymentsForOrderRequest_Closure)
+                 (const Souk__Payments__V1__ListPaymentsForOrderRequest *message,
+                  void *closure_data);
+typedef void (*Souk__Payments__V1__ListPaymentsForOrderResponse_Closure)
+                 (const Souk__Payments__V1__ListPaymentsForOrderResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -331,6 +425,10 @@ struct Souk__Payments__V1__PaymentsService_Service
                          const Souk__Payments__V1__RefundPaymentRequest *input,
                          Souk__Payments__V1__Payment_Closure closure,
                          void *closure_data);
+  void (*list_payments_for_order)(Souk__Payments__V1__PaymentsService_Service *service,
+                                  const Souk__Payments__V1__ListPaymentsForOrderRequest *input,
+                                  Souk__Payments__V1__ListPaymentsForOrderResponse_Closure closure,
+                                  void *closure_data);
 };
 typedef void (*Souk__Payments__V1__PaymentsService_ServiceDestroy)(Souk__Payments__V1__PaymentsService_Service *);
 void souk__payments__v1__payments_service__init (Souk__Payments__V1__PaymentsService_Service *service,
@@ -341,7 +439,8 @@ void souk__payments__v1__payments_service__init (Souk__Payments__V1__PaymentsSer
     { SOUK__PAYMENTS__V1__PAYMENTS_SERVICE__BASE_INIT,\
       function_prefix__ ## create_payment,\
       function_prefix__ ## get_payment,\
-      function_prefix__ ## refund_payment  }
+      function_prefix__ ## refund_payment,\
+      function_prefix__ ## list_payments_for_order  }
 void souk__payments__v1__payments_service__create_payment(ProtobufCService *service,
                                                           const Souk__Payments__V1__CreatePaymentRequest *input,
                                                           Souk__Payments__V1__Payment_Closure closure,
@@ -354,6 +453,10 @@ void souk__payments__v1__payments_service__refund_payment(ProtobufCService *serv
                                                           const Souk__Payments__V1__RefundPaymentRequest *input,
                                                           Souk__Payments__V1__Payment_Closure closure,
                                                           void *closure_data);
+void souk__payments__v1__payments_service__list_payments_for_order(ProtobufCService *service,
+                                                                   const Souk__Payments__V1__ListPaymentsForOrderRequest *input,
+                                                                   Souk__Payments__V1__ListPaymentsForOrderResponse_Closure closure,
+                                                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -363,6 +466,8 @@ extern const ProtobufCMessageDescriptor souk__payments__v1__card__descriptor;
 extern const ProtobufCMessageDescriptor souk__payments__v1__create_payment_request__descriptor;
 extern const ProtobufCMessageDescriptor souk__payments__v1__get_payment_request__descriptor;
 extern const ProtobufCMessageDescriptor souk__payments__v1__refund_payment_request__descriptor;
+extern const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_request__descriptor;
+extern const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_response__descriptor;
 extern const ProtobufCServiceDescriptor souk__payments__v1__payments_service__descriptor;
 
 PROTOBUF_C__END_DECLS

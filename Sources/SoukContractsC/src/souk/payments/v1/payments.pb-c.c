@@ -232,6 +232,96 @@ void   souk__payments__v1__refund_payment_request__free_unpacked
   assert(message->base.descriptor == &souk__payments__v1__refund_payment_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   souk__payments__v1__list_payments_for_order_request__init
+                     (Souk__Payments__V1__ListPaymentsForOrderRequest         *message)
+{
+  static const Souk__Payments__V1__ListPaymentsForOrderRequest init_value = SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t souk__payments__v1__list_payments_for_order_request__get_packed_size
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t souk__payments__v1__list_payments_for_order_request__pack
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t souk__payments__v1__list_payments_for_order_request__pack_to_buffer
+                     (const Souk__Payments__V1__ListPaymentsForOrderRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Souk__Payments__V1__ListPaymentsForOrderRequest *
+       souk__payments__v1__list_payments_for_order_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Souk__Payments__V1__ListPaymentsForOrderRequest *)
+     protobuf_c_message_unpack (&souk__payments__v1__list_payments_for_order_request__descriptor,
+                                allocator, len, data);
+}
+void   souk__payments__v1__list_payments_for_order_request__free_unpacked
+                     (Souk__Payments__V1__ListPaymentsForOrderRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   souk__payments__v1__list_payments_for_order_response__init
+                     (Souk__Payments__V1__ListPaymentsForOrderResponse         *message)
+{
+  static const Souk__Payments__V1__ListPaymentsForOrderResponse init_value = SOUK__PAYMENTS__V1__LIST_PAYMENTS_FOR_ORDER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t souk__payments__v1__list_payments_for_order_response__get_packed_size
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t souk__payments__v1__list_payments_for_order_response__pack
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t souk__payments__v1__list_payments_for_order_response__pack_to_buffer
+                     (const Souk__Payments__V1__ListPaymentsForOrderResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Souk__Payments__V1__ListPaymentsForOrderResponse *
+       souk__payments__v1__list_payments_for_order_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Souk__Payments__V1__ListPaymentsForOrderResponse *)
+     protobuf_c_message_unpack (&souk__payments__v1__list_payments_for_order_response__descriptor,
+                                allocator, len, data);
+}
+void   souk__payments__v1__list_payments_for_order_response__free_unpacked
+                     (Souk__Payments__V1__ListPaymentsForOrderResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &souk__payments__v1__list_payments_for_order_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCEnumValue souk__payments__v1__payment__status__enum_values_by_number[4] =
 {
   { "STATUS_UNSPECIFIED", "SOUK__PAYMENTS__V1__PAYMENT__STATUS__STATUS_UNSPECIFIED", 0 },
@@ -649,15 +739,132 @@ const ProtobufCMessageDescriptor souk__payments__v1__refund_payment_request__des
   (ProtobufCMessageInit) souk__payments__v1__refund_payment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor souk__payments__v1__payments_service__method_descriptors[3] =
+static const ProtobufCFieldDescriptor souk__payments__v1__list_payments_for_order_request__field_descriptors[3] =
+{
+  {
+    "order_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderRequest, order_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned souk__payments__v1__list_payments_for_order_request__field_indices_by_name[] = {
+  0,   /* field[0] = order_id */
+  1,   /* field[1] = page_size */
+  2,   /* field[2] = page_token */
+};
+static const ProtobufCIntRange souk__payments__v1__list_payments_for_order_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "souk.payments.v1.ListPaymentsForOrderRequest",
+  "ListPaymentsForOrderRequest",
+  "Souk__Payments__V1__ListPaymentsForOrderRequest",
+  "souk.payments.v1",
+  sizeof(Souk__Payments__V1__ListPaymentsForOrderRequest),
+  3,
+  souk__payments__v1__list_payments_for_order_request__field_descriptors,
+  souk__payments__v1__list_payments_for_order_request__field_indices_by_name,
+  1,  souk__payments__v1__list_payments_for_order_request__number_ranges,
+  (ProtobufCMessageInit) souk__payments__v1__list_payments_for_order_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor souk__payments__v1__list_payments_for_order_response__field_descriptors[2] =
+{
+  {
+    "payments",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderResponse, n_payments),
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderResponse, payments),
+    &souk__payments__v1__payment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Souk__Payments__V1__ListPaymentsForOrderResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned souk__payments__v1__list_payments_for_order_response__field_indices_by_name[] = {
+  1,   /* field[1] = next_page_token */
+  0,   /* field[0] = payments */
+};
+static const ProtobufCIntRange souk__payments__v1__list_payments_for_order_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor souk__payments__v1__list_payments_for_order_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "souk.payments.v1.ListPaymentsForOrderResponse",
+  "ListPaymentsForOrderResponse",
+  "Souk__Payments__V1__ListPaymentsForOrderResponse",
+  "souk.payments.v1",
+  sizeof(Souk__Payments__V1__ListPaymentsForOrderResponse),
+  2,
+  souk__payments__v1__list_payments_for_order_response__field_descriptors,
+  souk__payments__v1__list_payments_for_order_response__field_indices_by_name,
+  1,  souk__payments__v1__list_payments_for_order_response__number_ranges,
+  (ProtobufCMessageInit) souk__payments__v1__list_payments_for_order_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor souk__payments__v1__payments_service__method_descriptors[4] =
 {
   { "CreatePayment", &souk__payments__v1__create_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
   { "GetPayment", &souk__payments__v1__get_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
   { "RefundPayment", &souk__payments__v1__refund_payment_request__descriptor, &souk__payments__v1__payment__descriptor },
+  { "ListPaymentsForOrder", &souk__payments__v1__list_payments_for_order_request__descriptor, &souk__payments__v1__list_payments_for_order_response__descriptor },
 };
 const unsigned souk__payments__v1__payments_service__method_indices_by_name[] = {
   0,        /* CreatePayment */
   1,        /* GetPayment */
+  3,        /* ListPaymentsForOrder */
   2         /* RefundPayment */
 };
 const ProtobufCServiceDescriptor souk__payments__v1__payments_service__descriptor =
@@ -667,7 +874,7 @@ const ProtobufCServiceDescriptor souk__payments__v1__payments_service__descripto
   "PaymentsService",
   "Souk__Payments__V1__PaymentsService",
   "souk.payments.v1",
-  3,
+  4,
   souk__payments__v1__payments_service__method_descriptors,
   souk__payments__v1__payments_service__method_indices_by_name
 };
@@ -694,6 +901,14 @@ void souk__payments__v1__payments_service__refund_payment(ProtobufCService *serv
 {
   assert(service->descriptor == &souk__payments__v1__payments_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void souk__payments__v1__payments_service__list_payments_for_order(ProtobufCService *service,
+                                                                   const Souk__Payments__V1__ListPaymentsForOrderRequest *input,
+                                                                   Souk__Payments__V1__ListPaymentsForOrderResponse_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &souk__payments__v1__payments_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void souk__payments__v1__payments_service__init (Souk__Payments__V1__PaymentsService_Service *service,
                                                  Souk__Payments__V1__PaymentsService_ServiceDestroy destroy)
