@@ -143,6 +143,11 @@ let package = Package(
             "SoukServiceKit", "SoukTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "SoukPaymentsTests", dependencies: [
+            "SoukPayments", "SoukOrders", "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukRPC",
+            "SoukAuth", "SoukPostgres", "SoukServiceKit", "SoukTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit"]),
         .testTarget(name: "SoukCLITests", dependencies: [
             "SoukCLI", "SoukPostgres", "SoukUsers",

@@ -108,7 +108,7 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Deletes the idempotency keys past their retention.
-    func purgeKeys() async throws {
+    public func purgeKeys() async throws {
         let purged = try await repository.purgeKeys(olderThan: configuration.keyRetention.seconds)
         if purged > 0 { logger.info("purged idempotency keys past their retention", metadata: ["count": "\(purged)"]) }
     }
