@@ -29,7 +29,7 @@ struct OutboxTests {
             try await h.ordersServer.start()
             let paid = try await h.awaitOrder(order.id, token: token, status: .paid)
             #expect(paid.status == .paid)
-            #expect(try await h.count("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'") == 1)
+            #expect(try await h.awaitCount("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'", 1) == 1)
         }
     }
 
@@ -77,7 +77,7 @@ struct OutboxTests {
             release.finish()
             try await holding.value
             for order in orders { #expect(try await h.awaitOrder(order.id, token: token, status: .paid).status == .paid) }
-            #expect(try await h.count("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'") == 12)
+            #expect(try await h.awaitCount("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'", 12) == 12)
             #expect(h.ordersSaw.mostMarkPaidAtOnce == 1)
             // One history row per payment: no row was applied twice.
             let ids = orders.map { UUID(uuidString: $0.id)! }
@@ -109,6 +109,7 @@ struct OutboxTests {
             #expect(try await h.payments.refundPayment(refund, options: bearer(token)).status == .refunded)
             try await h.ordersServer.start()
             #expect(try await h.awaitOrder(order.id, token: token, status: .refunded).status == .refunded)
+            _ = try await h.awaitCount("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'", 2)
             let outcomes = try await h.pool.query("SELECT kind, outcome FROM payment_outbox ORDER BY outbox_id").map {
                 "\(try $0.decode(0, as: String.self)):\(try $0.decode(1, as: String.self))"
             }

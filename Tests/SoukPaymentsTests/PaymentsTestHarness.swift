@@ -50,7 +50,8 @@ struct PaymentsTestHarness: Sendable {
         return configuration
     }
 
-    static func with(_ body: (PaymentsTestHarness) async throws -> Void) async throws {
+    /// `relaying`: run the in-process outbox relay (off when a test runs `souk payments` itself).
+    static func with(relaying: Bool = true, _ body: (PaymentsTestHarness) async throws -> Void) async throws {
         guard let baseURL = TestSchema.baseURL else {
             Issue.record(Comment(rawValue: TestSchema.missingDatabase))
             return
@@ -95,7 +96,7 @@ struct PaymentsTestHarness: Sendable {
                                          orders: ordersService, relay: relay, processor: network,
                                          fingerprints: MessageAuthenticator.random(), pageTokens: MessageAuthenticator.random()),
                     logger: logger)
-                let relaying = Task { try await relay.run() }
+                let relaying = Task { if relaying { try await relay.run() } }
                 defer { relaying.cancel() }
                 do {
                     try await TestServer.with(services: [handler]) { paymentsTransport, _ in
@@ -201,6 +202,16 @@ struct PaymentsTestHarness: Sendable {
         while true {
             let order = try await self.order(id, token: token)
             if order.status == status || ContinuousClock.now >= end { return order }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits (up to `limit`) until `sql` counts `expected`; the count as last seen.
+    func awaitCount(_ sql: SQLQuery, _ expected: Int64, limit: Duration = .seconds(15)) async throws -> Int64 {
+        let end = ContinuousClock.now + limit
+        while true {
+            let found = try await count(sql)
+            if found == expected || ContinuousClock.now >= end { return found }
             try await Task.sleep(for: .milliseconds(50))
         }
     }
