@@ -69,6 +69,9 @@ struct MethodDescriptorTests {
               input: "souk.payments.v1.GetPaymentRequest", output: "souk.payments.v1.Payment", isInternal: false, isIdempotent: true),
         .init(descriptor: PaymentsService.Methods.refundPayment, fullName: "/souk.payments.v1.PaymentsService/RefundPayment",
               input: "souk.payments.v1.RefundPaymentRequest", output: "souk.payments.v1.Payment", isInternal: false, isIdempotent: true),
+        .init(descriptor: PaymentsService.Methods.listPaymentsForOrder, fullName: "/souk.payments.v1.PaymentsService/ListPaymentsForOrder",
+              input: "souk.payments.v1.ListPaymentsForOrderRequest", output: "souk.payments.v1.ListPaymentsForOrderResponse",
+              isInternal: false, isIdempotent: true),
     ]
 
     @Test("a test-contract rpc has its wire name, types and flags", arguments: testContracts)
