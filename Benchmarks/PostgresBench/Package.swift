@@ -6,6 +6,7 @@
 //     swift run -c release postgres-bench   # SoukPostgres's primary-key SELECTs next to pgbench -S
 //     swift run -c release users-bench      # GetCurrentUser over RPC next to pgbench -S; Authenticate's cost
 //     swift run -c release orders-bench     # CreateOrder and GetOrder over RPC next to pgbench -N and -S
+//     swift run -c release payments-bench   # CreateOrder + CreatePayment flows over RPC next to pgbench -N
 import PackageDescription
 
 // The Souk checkout to measure: this repository by default; SOUK_PACKAGE_PATH picks another.
@@ -33,6 +34,14 @@ let package = Package(
             .product(name: "SoukRPC", package: "Souk"),
         ]),
         .executableTarget(name: "orders-bench", dependencies: [
+            "BenchSupport",
+            .product(name: "SoukCLI", package: "Souk"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SoukContracts", package: "Souk"),
+            .product(name: "SoukPostgres", package: "Souk"),
+            .product(name: "SoukRPC", package: "Souk"),
+        ]),
+        .executableTarget(name: "payments-bench", dependencies: [
             "BenchSupport",
             .product(name: "SoukCLI", package: "Souk"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -184,3 +184,68 @@ public func makeBenchKeys(executable: String, bench: String) throws -> String {
 
 /// The folder of ``makeBenchKeys(executable:bench:)``, for the exit handler (a C function pointer captures nothing).
 nonisolated(unsafe) private var benchKeyDirectory: String?
+
+/// What one measured phase gave: calls per second, each call's latency (ns, sorted), and
+/// the CPU the servers used per call (µs).
+public struct Phase: Sendable {
+    public var rate: Double
+    public var latencies: [UInt64]
+    public var serverCPU: Double
+}
+
+/// Runs `call` from `concurrency` tasks for `seconds` (task `worker`, its `iteration`-th call),
+/// timing each call and the CPU of the processes `serverPIDs`; the phase, and what the calls
+/// returned (nil results left out).
+public func measure<Output: Sendable>(
+    concurrency: Int, seconds: Int, serverPIDs: [pid_t],
+    _ call: @escaping @Sendable (_ worker: Int, _ iteration: Int) async throws -> Output?
+) async throws -> (Phase, [Output]) {
+    let cpuBefore = serverPIDs.map(processCPUSeconds).reduce(0, +)
+    let started = nowNanoseconds()
+    let deadline = started + UInt64(seconds) * 1_000_000_000
+    let results = try await withThrowingTaskGroup(of: ([UInt64], [Output]).self) { group in
+        for worker in 0 ..< concurrency {
+            group.addTask {
+                var latencies: [UInt64] = []
+                latencies.reserveCapacity(100_000)
+                var outputs: [Output] = []
+                var iteration = 0
+                while true {
+                    let before = nowNanoseconds()
+                    if before >= deadline { break }
+                    if let output = try await call(worker, iteration) { outputs.append(output) }
+                    latencies.append(nowNanoseconds() - before)
+                    iteration += 1
+                }
+                return (latencies, outputs)
+            }
+        }
+        var all: [([UInt64], [Output])] = []
+        for try await result in group { all.append(result) }
+        return all
+    }
+    let elapsed = Double(nowNanoseconds() - started) / 1e9
+    let latencies = results.flatMap(\.0).sorted()
+    let cpu = (serverPIDs.map(processCPUSeconds).reduce(0, +) - cpuBefore) / Double(max(latencies.count, 1)) * 1e6
+    return (Phase(rate: Double(latencies.count) / elapsed, latencies: latencies, serverCPU: cpu), results.flatMap(\.1))
+}
+
+/// Sends SIGTERM to each of `pids` and waits for it to exit.
+public func stopProcesses(_ pids: [pid_t]) {
+    for pid in pids {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}
+
+/// Fails (after stopping all of `pids`) when one of them has exited; its log is shown.
+public func checkStillRunning(_ pids: [(pid: pid_t, name: String, log: String)]) {
+    for entry in pids {
+        var status: Int32 = 0
+        if waitpid(entry.pid, &status, WNOHANG) == entry.pid {
+            stopProcesses(pids.map(\.pid).filter { $0 != entry.pid })
+            fail("souk \(entry.name) exited at start:\n\((try? String(contentsOfFile: entry.log, encoding: .utf8)) ?? "")")
+        }
+    }
+}

@@ -64,13 +64,7 @@ guard let ordersPID = spawn(me, ["souk", "orders", "--port", String(ordersPort),
                                  "--service-signing-key-file", "\(workDirectory)/services.key",
                                  "--service-keys-file", "\(workDirectory)/services.pub"],
                             outputPath: "\(workDirectory)/orders.log") else { fail("cannot start souk orders") }
-func stopServers() {
-    for pid in [ordersPID, usersPID] {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    }
-}
+func stopServers() { stopProcesses([ordersPID, usersPID]) }
 
 let usersClient = RPCClient(host: "127.0.0.1", port: usersPort)
 let ordersClient = RPCClient(host: "127.0.0.1", port: ordersPort, configuration: .init(connectionsPerEndpoint: connections))
@@ -80,13 +74,7 @@ let orders = OrdersService.Client(transport: ordersClient)
 /// Waits until both services answer (an unauthenticated call is answered once a server is up and migrated).
 func waitForServers() async throws {
     for _ in 0 ..< 300 {
-        for (pid, name) in [(usersPID, "users"), (ordersPID, "orders")] {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
-                for other in [usersPID, ordersPID] where other != pid { kill(other, SIGTERM) }
-                fail("souk \(name) exited at start:\n\((try? String(contentsOfFile: "\(workDirectory)/\(name).log", encoding: .utf8)) ?? "")")
-            }
-        }
+        checkStillRunning([(usersPID, "users", "\(workDirectory)/users.log"), (ordersPID, "orders", "\(workDirectory)/orders.log")])
         do {
             _ = try await users.getCurrentUser(GetCurrentUserRequest())
         } catch let error as RPCError where error.code == .unauthenticated {
@@ -128,51 +116,14 @@ func cleanUp(userIDs: [UUID]) async throws {
     await ordersPool.shutdown()
 }
 
-struct Measurement: Sendable {
-    var calls = 0
-    var latencies: [UInt64] = []
-    var orderIDs: [String] = []
-}
-
-struct Phase {
-    var rate: Double
-    var latencies: [UInt64]
-    var serverCPU: Double
-}
-
 /// Runs `call` from `concurrency` tasks for `seconds`; task `worker` uses `tokens[worker % count]`.
 func measure(seconds: Int, tokens: [String],
              _ call: @escaping @Sendable (_ worker: Int, _ iteration: Int, _ options: CallOptions) async throws -> String?) async throws
     -> (Phase, [String]) {
-    let cpuBefore = processCPUSeconds(ordersPID) + processCPUSeconds(usersPID)
-    let started = nowNanoseconds()
-    let deadline = started + UInt64(seconds) * 1_000_000_000
-    let results = try await withThrowingTaskGroup(of: Measurement.self) { group in
-        for worker in 0 ..< concurrency {
-            let options = CallOptions(timeout: .seconds(10), metadata: Metadata(["authorization": "Bearer \(tokens[worker % tokens.count])"]))
-            group.addTask {
-                var measurement = Measurement()
-                measurement.latencies.reserveCapacity(100_000)
-                var iteration = 0
-                while true {
-                    let before = nowNanoseconds()
-                    if before >= deadline { break }
-                    if let id = try await call(worker, iteration, options) { measurement.orderIDs.append(id) }
-                    measurement.latencies.append(nowNanoseconds() - before)
-                    measurement.calls += 1
-                    iteration += 1
-                }
-                return measurement
-            }
-        }
-        var all: [Measurement] = []
-        for try await result in group { all.append(result) }
-        return all
+    let options = tokens.map { CallOptions(timeout: .seconds(10), metadata: Metadata(["authorization": "Bearer \($0)"])) }
+    return try await BenchSupport.measure(concurrency: concurrency, seconds: seconds, serverPIDs: [ordersPID, usersPID]) { worker, iteration in
+        try await call(worker, iteration, options[worker % options.count])
     }
-    let elapsed = Double(nowNanoseconds() - started) / 1e9
-    let latencies = results.flatMap(\.latencies).sorted()
-    let cpu = (processCPUSeconds(ordersPID) + processCPUSeconds(usersPID) - cpuBefore) / Double(max(latencies.count, 1)) * 1e6
-    return (Phase(rate: Double(latencies.count) / elapsed, latencies: latencies, serverCPU: cpu), results.flatMap(\.orderIDs))
 }
 
 var userIDs: [UUID] = []
