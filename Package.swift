@@ -125,9 +125,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Tools/souk-interop-server"),
 
-        // What the service test targets share: a migrated schema of its own per test.
+        // What the service test targets share: a migrated schema of its own per test, servers
+        // on free ports, the real users service.
         .target(name: "SoukTestSupport", dependencies: [
-            "SoukPostgres", "SoukRPC", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
+            "SoukPostgres", "SoukRPC", "SoukRPCCore", "SoukUsers", "SoukAuth", "SoukContracts",
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/Fixtures/SoukTestSupport"),
 
         .testTarget(name: "SoukProtobufTests",

@@ -21,6 +21,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "BenchSupport"),
+        .target(name: "ServiceBench", dependencies: [
+            "BenchSupport",
+            .product(name: "SoukContracts", package: "Souk"),
+            .product(name: "SoukPostgres", package: "Souk"),
+            .product(name: "SoukRPC", package: "Souk"),
+        ]),
         .executableTarget(name: "postgres-bench", dependencies: [
             "BenchSupport",
             .product(name: "SoukPostgres", package: "Souk"),
@@ -34,7 +40,7 @@ let package = Package(
             .product(name: "SoukRPC", package: "Souk"),
         ]),
         .executableTarget(name: "orders-bench", dependencies: [
-            "BenchSupport",
+            "BenchSupport", "ServiceBench",
             .product(name: "SoukCLI", package: "Souk"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SoukContracts", package: "Souk"),
@@ -42,7 +48,7 @@ let package = Package(
             .product(name: "SoukRPC", package: "Souk"),
         ]),
         .executableTarget(name: "payments-bench", dependencies: [
-            "BenchSupport",
+            "BenchSupport", "ServiceBench",
             .product(name: "SoukCLI", package: "Souk"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SoukContracts", package: "Souk"),

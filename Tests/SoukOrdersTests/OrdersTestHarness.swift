@@ -42,12 +42,7 @@ struct OrdersTestHarness: Sendable {
         let userTokens = TokenVerifier(issuer: "souk-users", keys: [userKey.verificationKey])
         try await TestSchema.with(prefix: "users", migrations: UsersServiceHandler.migrations(), baseURL: baseURL) { usersPool, _ in
             try await TestSchema.with(prefix: "orders", migrations: OrdersServiceHandler.migrations(), baseURL: baseURL) { pool, _ in
-                let usersHandler = try await UsersServiceHandler(
-                    database: usersPool,
-                    configuration: .init(tokenIssuer: TokenIssuer(key: userKey, issuer: "souk-users"), userTokens: userTokens,
-                                         serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: [serviceKey.verificationKey]),
-                                         passwordHasher: PasswordHasher(parameters: .minimal)),
-                    logger: TestSchema.logger)
+                let usersHandler = try await TestUsers.handler(pool: usersPool, userKey: userKey, serviceKey: serviceKey)
                 let observed = ObservedUsers(usersHandler)
                 try await TestServer.with(services: [observed]) { usersTransport, usersServer in
                     let livePort = try await usersServer.listeningAddress.port!
@@ -75,15 +70,7 @@ struct OrdersTestHarness: Sendable {
 
     /// A new user, signed in: its id and access token.
     func signUp(_ name: String = "ada") async throws -> (id: String, token: String) {
-        var create = CreateUserRequest()
-        create.email = "\(name)-\(UUID().uuidString.prefix(8))@example.com"
-        create.password = "correct horse battery"
-        create.fullName = name
-        let user = try await users.createUser(create)
-        var signIn = AuthenticateRequest()
-        signIn.email = create.email
-        signIn.password = create.password
-        return (user.id, try await users.authenticate(signIn).accessToken)
+        try await TestUsers.signUp(users, name)
     }
 
     /// The credential the payments service sends to orders.

@@ -17,11 +17,7 @@ struct OutboxTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let order = try await h.placeOrder(token)
-            // The order was checked; orders goes down while the card is charged.
-            let server = h.ordersServer
-            h.network.duringCharge { await server.stop() }
-            let payment = try await h.pay(order, token: token)
-            h.network.duringCharge(nil)
+            let payment = try await h.payWhileOrdersGoesDown(order, token: token)
             #expect(payment.status == .succeeded)
             #expect(try await h.count("SELECT count(*) FROM payment_outbox WHERE settled_at IS NULL") == 1)
             try await Task.sleep(for: .milliseconds(500))  // retries fail while orders is down
@@ -100,10 +96,7 @@ struct OutboxTests {
         try await H.with { h in
             let (_, token) = try await h.signUp()
             let order = try await h.placeOrder(token)
-            let server = h.ordersServer
-            h.network.duringCharge { await server.stop() }
-            let payment = try await h.pay(order, token: token)
-            h.network.duringCharge(nil)
+            let payment = try await h.payWhileOrdersGoesDown(order, token: token)
             var refund = RefundPaymentRequest()
             refund.paymentId = payment.id
             #expect(try await h.payments.refundPayment(refund, options: bearer(token)).status == .refunded)

@@ -62,12 +62,7 @@ struct PaymentsTestHarness: Sendable {
         try await TestSchema.with(prefix: "users", migrations: UsersServiceHandler.migrations(), baseURL: baseURL) { usersPool, _ in
         try await TestSchema.with(prefix: "orders", migrations: OrdersServiceHandler.migrations(), baseURL: baseURL) { ordersPool, _ in
         try await TestSchema.with(prefix: "payments", migrations: PaymentsServiceHandler.migrations(), baseURL: baseURL) { pool, url in
-            let usersHandler = try await UsersServiceHandler(
-                database: usersPool,
-                configuration: .init(tokenIssuer: TokenIssuer(key: userKey, issuer: "souk-users"), userTokens: userTokens,
-                                     serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: [serviceKey.verificationKey]),
-                                     passwordHasher: PasswordHasher(parameters: .minimal)),
-                logger: TestSchema.logger)
+            let usersHandler = try await TestUsers.handler(pool: usersPool, userKey: userKey, serviceKey: serviceKey)
             try await TestServer.with(services: [usersHandler]) { usersTransport, _ in
                 let ordersHandler = OrdersServiceHandler(
                     database: ordersPool,
@@ -136,15 +131,7 @@ struct PaymentsTestHarness: Sendable {
 
     /// A new user, signed in: its id and access token.
     func signUp(_ name: String = "ada") async throws -> (id: String, token: String) {
-        var create = CreateUserRequest()
-        create.email = "\(name)-\(UUID().uuidString.prefix(8))@example.com"
-        create.password = "correct horse battery"
-        create.fullName = name
-        let user = try await users.createUser(create)
-        var signIn = AuthenticateRequest()
-        signIn.email = create.email
-        signIn.password = create.password
-        return (user.id, try await users.authenticate(signIn).accessToken)
+        try await TestUsers.signUp(users, name)
     }
 
     /// A pending order of 4248 EUR for `token`'s user.
@@ -188,6 +175,15 @@ struct PaymentsTestHarness: Sendable {
 
     func pay(_ order: Order, token: String, key: String = UUID().uuidString, number: String = visa) async throws -> Payment {
         try await payments.createPayment(Self.request(order, number: number), options: Self.options(token, key: key))
+    }
+
+    /// Pays `order` while orders goes down: it was checked, then the server stops during the
+    /// charge, so the payment commits and its MarkOrderPaid waits in the outbox.
+    func payWhileOrdersGoesDown(_ order: Order, token: String) async throws -> Payment {
+        let server = ordersServer
+        network.duringCharge { await server.stop() }
+        defer { network.duringCharge(nil) }
+        return try await pay(order, token: token)
     }
 
     func order(_ id: String, token: String) async throws -> Order {

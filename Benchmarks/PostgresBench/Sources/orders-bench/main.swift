@@ -26,6 +26,7 @@ import SoukContracts
 import SoukPostgres
 import SoukRPC
 import SoukRPCCore
+import ServiceBench
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,8 +93,6 @@ func waitForServers() async throws {
 try await waitForServers()
 print("souk users (pid \(usersPID)) on 127.0.0.1:\(usersPort), souk orders (pid \(ordersPID)) on 127.0.0.1:\(ordersPort)")
 
-let runTag = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-
 /// Brings the orders tables' statistics up to date, as autovacuum does once a table has grown,
 /// so that the services' cached plans are made again for tables of this size. Without it a
 /// table that was empty when a connection planned its statements (a new database, or the last
@@ -106,13 +105,10 @@ func analyzeOrders() async throws {
 }
 
 /// Deletes this run's accounts and their orders.
-func cleanUp(userIDs: [UUID]) async throws {
-    let usersPool = try PostgresPool(url: usersURL)
-    let pattern = "bench-\(runTag)-%@bench.souk.invalid"
-    try await usersPool.execute("DELETE FROM users WHERE email LIKE \(pattern)")
-    await usersPool.shutdown()
+func cleanUp(_ accounts: BenchAccounts) async throws {
+    try await accounts.deleteUsers(usersURL: usersURL)
     let ordersPool = try PostgresPool(url: ordersURL)
-    for id in userIDs { try await ordersPool.execute("DELETE FROM orders WHERE user_id = \(id)") }
+    for id in accounts.ids { try await ordersPool.execute("DELETE FROM orders WHERE user_id = \(id)") }
     await ordersPool.shutdown()
 }
 
@@ -126,31 +122,14 @@ func measure(seconds: Int, tokens: [String],
     }
 }
 
-var userIDs: [UUID] = []
+let accounts = BenchAccounts()
 let create: Phase, get: Phase
 do {
     // 2. Accounts.
-    var tokens: [String] = []
-    for index in 0 ..< userCount {
-        var request = CreateUserRequest()
-        request.email = "bench-\(runTag)-\(index)@bench.souk.invalid"
-        request.password = "bench-password-not-secret"
-        request.fullName = "Bench User \(index)"
-        let user = try await users.createUser(request)
-        userIDs.append(UUID(uuidString: user.id)!)
-        var signIn = AuthenticateRequest()
-        signIn.email = request.email
-        signIn.password = request.password
-        tokens.append(try await users.authenticate(signIn).accessToken)
-    }
-    var order = CreateOrderRequest()
-    order.currency = "EUR"
-    order.items = [("BOOK-1", 2, 1999), ("PEN-BLK", 1, 250), ("NOTEBOOK-A5", 3, 799)].map { line in
-        var item = Order.Item()
-        (item.sku, item.quantity, item.unitPrice) = (line.0, Int32(line.1), Int64(line.2))
-        return item
-    }
-    let newOrder = order
+    try await accounts.signUp(count: userCount, users: users)
+    let signedIn = accounts
+    let tokens = signedIn.tokens
+    let newOrder = benchOrder
     // 3. CreateOrder.
     _ = try await measure(seconds: 2, tokens: tokens) { _, _, options in try await orders.createOrder(newOrder, options: options).id }
     try await analyzeOrders()
@@ -189,26 +168,18 @@ do {
     await usersClient.close()
     await ordersClient.close()
     stopServers()
-    try await cleanUp(userIDs: userIDs)
+    try await cleanUp(accounts)
 } catch {
     await usersClient.close()
     await ordersClient.close()
     stopServers()
-    try? await cleanUp(userIDs: userIDs)
+    try? await cleanUp(accounts)
     fail("\(error)")
 }
 
 // 5. pgbench on the same server.
-let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
-let pgbench = PgbenchTarget(parameter: pgbenchConfiguration.urlParameter)
-do {
-    let pool = PostgresPool(configuration: pgbenchConfiguration)
-    let count = try await pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pgbench_accounts'")[0].decode(0, as: Int64.self)
-    await pool.shutdown()
-    pgbench.initialise(exist: count > 0)
-}
-let writes = pgbench.workload(["-N"], seconds: duration)
-let reads = pgbench.workload(["-S"], seconds: duration)
+let writes = try await pgbenchReference(["-N"], url: pgbenchURL, seconds: duration)
+let reads = try await pgbenchReference(["-S"], url: pgbenchURL, seconds: duration)
 
 print("")
 print("| workload | calls/s | p50 µs | p99 µs | services' CPU µs/call | reference | ratio | target |")

@@ -26,6 +26,7 @@ import SoukContracts
 import SoukPostgres
 import SoukRPC
 import SoukRPCCore
+import ServiceBench
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -96,8 +97,6 @@ func waitForServers() async throws {
 try await waitForServers()
 print("souk users :\(usersPort), souk orders :\(ordersPort), souk payments :\(paymentsPort) (pids \(usersPID), \(ordersPID), \(paymentsPID))")
 
-let runTag = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-
 /// Brings the statistics of the growing tables up to date, as autovacuum would (see orders-bench).
 func analyze() async throws {
     let ordersPool = try PostgresPool(url: ordersURL)
@@ -109,14 +108,11 @@ func analyze() async throws {
 }
 
 /// Deletes this run's accounts, orders, payments, keys and outbox rows.
-func cleanUp(userIDs: [UUID]) async throws {
-    let usersPool = try PostgresPool(url: usersURL)
-    let pattern = "bench-\(runTag)-%@bench.souk.invalid"
-    try await usersPool.execute("DELETE FROM users WHERE email LIKE \(pattern)")
-    await usersPool.shutdown()
+func cleanUp(_ accounts: BenchAccounts) async throws {
+    try await accounts.deleteUsers(usersURL: usersURL)
     let ordersPool = try PostgresPool(url: ordersURL)
     let paymentsPool = try PostgresPool(url: paymentsURL)
-    for id in userIDs {
+    for id in accounts.ids {
         try await ordersPool.execute("DELETE FROM orders WHERE user_id = \(id)")
         try await paymentsPool.execute("""
             WITH gone AS (DELETE FROM payment_outbox WHERE payment_id IN (SELECT payment_id FROM payments WHERE user_id = \(id)))
@@ -135,35 +131,15 @@ struct Made: Sendable {
     var request: CreatePaymentRequest
 }
 
-var userIDs: [UUID] = []
+let accounts = BenchAccounts()
 let flow: Phase, replay: Phase
 var unpaid = 0
 do {
     // 2. Accounts.
-    var tokens: [String] = []
-    for index in 0 ..< userCount {
-        var request = CreateUserRequest()
-        request.email = "bench-\(runTag)-\(index)@bench.souk.invalid"
-        request.password = "bench-password-not-secret"
-        request.fullName = "Bench User \(index)"
-        let user = try await users.createUser(request)
-        userIDs.append(UUID(uuidString: user.id)!)
-        var signIn = AuthenticateRequest()
-        signIn.email = request.email
-        signIn.password = request.password
-        tokens.append(try await users.authenticate(signIn).accessToken)
-    }
-    let bearer = tokens.map { CallOptions(timeout: .seconds(10), metadata: Metadata(["authorization": "Bearer \($0)"])) }
-    var order = CreateOrderRequest()
-    order.currency = "EUR"
-    order.items = [("BOOK-1", 2, 1999), ("PEN-BLK", 1, 250), ("NOTEBOOK-A5", 3, 799)].map { line in
-        var item = Order.Item()
-        (item.sku, item.quantity, item.unitPrice) = (line.0, Int32(line.1), Int64(line.2))
-        return item
-    }
-    let newOrder = order
+    try await accounts.signUp(count: userCount, users: users)
+    let signedIn = accounts
     @Sendable func purchase(_ worker: Int) async throws -> Made {
-        let placed = try await orders.createOrder(newOrder, options: bearer[worker % bearer.count])
+        let placed = try await orders.createOrder(benchOrder, options: signedIn.options(worker))
         var request = CreatePaymentRequest()
         request.orderId = placed.id
         request.amount = placed.total
@@ -172,7 +148,7 @@ do {
         (card.number, card.expMonth, card.expYear, card.cvc) = ("4242424242424242", 12, 2031, "123")
         request.card = card
         let key = UUID().uuidString
-        var options = bearer[worker % bearer.count]
+        var options = signedIn.options(worker)
         options.metadata.append("idempotency-key", key)
         let payment = try await payments.createPayment(request, options: options)
         guard payment.status == .succeeded else { throw RPCError(.internal, "a payment was \(payment.status)") }
@@ -195,7 +171,7 @@ do {
     print("replays of existing keys: \(replayConcurrency) in flight, \(duration) s …")
     (replay, _) = try await measure(concurrency: replayConcurrency, seconds: duration, serverPIDs: servers) { worker, iteration in
         let one = replays[(worker * 7919 + iteration) % replays.count]
-        var options = bearer[one.worker % bearer.count]
+        var options = signedIn.options(one.worker)
         options.metadata.append("idempotency-key", one.key)
         _ = try await payments.createPayment(one.request, options: options)
         return nil as Int?
@@ -204,26 +180,18 @@ do {
     await ordersClient.close()
     await paymentsClient.close()
     stopProcesses(servers)
-    try await cleanUp(userIDs: userIDs)
+    try await cleanUp(accounts)
 } catch {
     await usersClient.close()
     await ordersClient.close()
     await paymentsClient.close()
     stopProcesses(servers)
-    try? await cleanUp(userIDs: userIDs)
+    try? await cleanUp(accounts)
     fail("\(error)")
 }
 
 // 5. pgbench on the same server.
-let pgbenchConfiguration = try PostgresConfiguration(url: pgbenchURL)
-let pgbench = PgbenchTarget(parameter: pgbenchConfiguration.urlParameter)
-do {
-    let pool = PostgresPool(configuration: pgbenchConfiguration)
-    let count = try await pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pgbench_accounts'")[0].decode(0, as: Int64.self)
-    await pool.shutdown()
-    pgbench.initialise(exist: count > 0)
-}
-let writes = pgbench.workload(["-N"], seconds: duration)
+let writes = try await pgbenchReference(["-N"], url: pgbenchURL, seconds: duration)
 
 print("")
 print("| workload | per second | p50 ms | p99 ms | services' CPU µs/op | reference | ratio |")
