@@ -30,9 +30,9 @@ public final class OutboxRelay: Service, Sendable {
         public var pollInterval: Duration = .seconds(1)
         /// Rows leased and delivered at once.
         public var batchSize = 32
-        /// Idempotency keys are kept this long, then purged.
+        /// Idempotency keys, and outbox rows once settled, are kept this long, then purged.
         public var keyRetention: Duration = .seconds(24 * 3600)
-        /// How often keys past their retention are purged.
+        /// How often what is past its retention is purged.
         public var purgeInterval: Duration = .seconds(300)
 
         public init() {}
@@ -78,7 +78,7 @@ public final class OutboxRelay: Service, Sendable {
                 try await relayDue()
                 if ContinuousClock.now - lastPurge >= configuration.purgeInterval {
                     lastPurge = .now
-                    try await purgeKeys()
+                    try await purge()
                 }
                 if let due = try await repository.secondsUntilNextDue() {
                     wait = min(wait, .milliseconds(Int64(max(0, due) * 1000) + 1))
@@ -107,9 +107,9 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// Deletes the idempotency keys past their retention.
-    public func purgeKeys() async throws {
-        let purged = try await repository.purgeKeys(olderThan: configuration.keyRetention.seconds)
+    /// Deletes the idempotency keys and settled outbox rows past their retention.
+    public func purge() async throws {
+        let purged = try await repository.purge(olderThan: configuration.keyRetention.seconds)
         if purged > 0 { logger.info("purged idempotency keys past their retention", metadata: ["count": "\(purged)"]) }
     }
 

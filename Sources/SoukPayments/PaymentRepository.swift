@@ -157,9 +157,13 @@ struct PaymentRepository: Sendable {
             """)
     }
 
-    /// Keys created more than `retention` seconds ago, done or abandoned, are deleted; how many.
-    func purgeKeys(olderThan retention: Double) async throws -> Int {
-        try await database.execute("""
+    /// Keys created more than `retention` seconds ago, done or abandoned, and outbox rows
+    /// settled as long ago, are deleted; how many keys.
+    func purge(olderThan retention: Double) async throws -> Int {
+        _ = try await database.execute("""
+            DELETE FROM payment_outbox WHERE settled_at < now() - \(retention) * interval '1 second'
+            """)
+        return try await database.execute("""
             DELETE FROM idempotency_keys WHERE created_at < now() - \(retention) * interval '1 second'
             """)
     }

@@ -143,7 +143,7 @@ struct IdempotencyTests {
             _ = try await h.pay(try await h.placeOrder(token), token: token, key: "recent")
             _ = try await h.pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '23 hours 59 minutes' WHERE key = 'recent'")
             _ = try await h.pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 minute' WHERE key = 'old'")
-            try await h.relay.purgeKeys()
+            try await h.relay.purge()
             let keys = try await h.pool.query("SELECT key FROM idempotency_keys").map { try $0.decode(0, as: String.self) }
             #expect(keys == ["recent"])
             #expect(try await h.pay(try await h.placeOrder(token), token: token, key: "old").status == .succeeded)
