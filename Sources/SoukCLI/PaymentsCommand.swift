@@ -24,6 +24,11 @@ public struct PaymentsCommand: AsyncParsableCommand {
     @Option(help: "The file of this service's signing key, for its calls to other services.")
     public var serviceSigningKeyFile: String?
     @Option(help: "Hours an idempotency key is kept (at least 24).") public var idempotencyKeyHours = 24
+    @Option(help: """
+        Seconds a process owns an outbox row it delivers; a row whose process died is delivered \
+        by another (or the restarted one) after this.
+        """)
+    public var outboxLeaseSeconds = 30
     @OptionGroup public var service: ServiceOptions
 
     public init() {}
@@ -31,6 +36,9 @@ public struct PaymentsCommand: AsyncParsableCommand {
     public func validate() throws {
         guard (24...24 * 365).contains(idempotencyKeyHours) else {
             throw ValidationError("--idempotency-key-hours must be 24 to 8760, not \(idempotencyKeyHours)")
+        }
+        guard (2...3600).contains(outboxLeaseSeconds) else {
+            throw ValidationError("--outbox-lease-seconds must be 2 to 3600, not \(outboxLeaseSeconds)")
         }
     }
 
@@ -48,6 +56,9 @@ public struct PaymentsCommand: AsyncParsableCommand {
             let ordersService = OrdersService.Client(transport: ordersClient)
             var relayConfiguration = OutboxRelay.Configuration()
             relayConfiguration.keyRetention = retention
+            relayConfiguration.lease = .seconds(outboxLeaseSeconds)
+            // A delivery ends well within its lease.
+            relayConfiguration.callTimeout = min(.seconds(5), .seconds(outboxLeaseSeconds) / 3)
             let relay = OutboxRelay(database: pool, orders: ordersService,
                                     credentials: OutgoingCredentials(caller: "souk-payments", key: serviceKey),
                                     processor: processor, configuration: relayConfiguration, logger: logger)

@@ -53,6 +53,10 @@ public final class OutboxRelay: Service, Sendable {
     let configuration: Configuration
     private let logger: Logger
     private let wakeup = Wakeup()
+    private let delivered = Atomic<Int>(0)
+
+    /// How many rows this relay (this process) has delivered, inline ones included.
+    public var deliveredCount: Int { delivered.load(ordering: .relaxed) }
 
     public init(database: PostgresPool, orders: OrdersService.Client, credentials: OutgoingCredentials,
                 processor: any PaymentProcessor, configuration: Configuration = Configuration(),
@@ -81,7 +85,9 @@ public final class OutboxRelay: Service, Sendable {
                     try await purge()
                 }
                 if let due = try await repository.secondsUntilNextDue() {
-                    wait = min(wait, .milliseconds(Int64(max(0, due) * 1000) + 1))
+                    // At least a few milliseconds: a due row another process holds locked is
+                    // skipped, not waited for, and must not make this loop spin.
+                    wait = min(wait, .milliseconds(Int64(max(0.02, due) * 1000)))
                 }
             } catch {
                 logger.warning("the outbox relay could not reach its database; trying again",
@@ -151,6 +157,7 @@ public final class OutboxRelay: Service, Sendable {
             switch outcome {
             case .delivered:
                 try await repository.settle(entry, outcome: "delivered")
+                delivered.add(1, ordering: .relaxed)
                 return outcome
             case .retryLater(let error):
                 let delay = backoff(attempt: Int(entry.attempts))

@@ -69,12 +69,15 @@ struct IdempotencyKeyRecord: Sendable {
 
 /// What claiming an idempotency key found.
 enum KeyClaim: Sendable {
-    /// The key was free: this request runs the payment, whose id is this.
+    /// The key was free: this request runs the payment.
     case claimed
     /// The key was taken, by this request or another one.
     case taken(IdempotencyKeyRecord)
     /// The key was free, but another payment of the same order is running.
     case orderBusy
+    /// Something changed meanwhile (the key was let go, an abandoned claim of the order was
+    /// cleared): claim again.
+    case retry
 }
 
 /// A message for the orders service, waiting in the outbox.
@@ -91,6 +94,8 @@ struct OutboxEntry: Sendable {
     var amount: Int64
     var currency: String
     var attempts: Int32
+    /// Proves this process's lease of the row.
+    var leaseToken: UUID
 }
 
 /// The SQL of the payments service; nothing else in the service writes SQL.
@@ -100,20 +105,35 @@ struct PaymentRepository: Sendable {
     // MARK: Idempotency keys
 
     /// Claims `key` of `userID` for a payment `paymentID` of order `orderID`, leased for
-    /// `lease` seconds. One statement: two requests with one key, or two keys of one order,
-    /// cannot both claim.
+    /// `lease` seconds under `token`. One statement: two requests with one key, or two keys of
+    /// one order, cannot both claim.
     func claim(userID: UUID, key: String, fingerprint: [UInt8], paymentID: UUID, orderID: UUID,
-               lease: Double) async throws -> KeyClaim {
+               lease: Double, token: UUID) async throws -> KeyClaim {
         let inserted = try await database.query("""
-            INSERT INTO idempotency_keys (user_id, key, fingerprint, payment_id, order_id, state, lease_until)
-            VALUES (\(userID), \(key), \(fingerprint), \(paymentID), \(orderID), 'running', now() + \(lease) * interval '1 second')
+            INSERT INTO idempotency_keys (user_id, key, fingerprint, payment_id, order_id, state, lease_until, lease_token)
+            VALUES (\(userID), \(key), \(fingerprint), \(paymentID), \(orderID), 'running',
+                    now() + \(lease) * interval '1 second', \(token))
             ON CONFLICT DO NOTHING
             RETURNING payment_id
             """)
         if !inserted.isEmpty { return .claimed }
         // A conflict on the key, or on the order's running payment (then no row has the key).
         if let existing = try await keyRecord(userID: userID, key: key) { return .taken(existing) }
-        return .orderBusy
+        // A running claim of the order whose lease ran out was abandoned (its process died):
+        // it no longer holds the order. Both parts see the rows as they were before the
+        // statement: a stale claim cleared means "retry", a live one means busy.
+        let rows = try await database.query("""
+            WITH stale AS (
+                DELETE FROM idempotency_keys
+                WHERE user_id = \(userID) AND order_id = \(orderID) AND state = 'running' AND lease_until < now()
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM stale) AS cleared,
+                   EXISTS (SELECT 1 FROM idempotency_keys
+                           WHERE user_id = \(userID) AND order_id = \(orderID) AND state = 'running') AS busy
+            """)
+        let (cleared, busy) = (try rows[0].decode("cleared", as: Int64.self), try rows[0].decode("busy", as: Bool.self))
+        return cleared == 0 && busy ? .orderBusy : .retry
     }
 
     func keyRecord(userID: UUID, key: String) async throws -> IdempotencyKeyRecord? {
@@ -131,29 +151,44 @@ struct PaymentRepository: Sendable {
         }
     }
 
-    /// Takes over a running key whose holder's lease ran out (its process died); true when this
-    /// request now holds it.
-    func takeOver(userID: UUID, key: String, lease: Double) async throws -> Bool {
-        try await database.execute("""
-            UPDATE idempotency_keys SET lease_until = now() + \(lease) * interval '1 second'
+    /// Takes over a running key whose holder's lease ran out (its process died, or it is
+    /// stuck) under a new `token`: the old holder's later statements match nothing. The key's
+    /// record when this request now holds it.
+    func takeOver(userID: UUID, key: String, lease: Double, token: UUID) async throws -> IdempotencyKeyRecord? {
+        let rows = try await database.query("""
+            UPDATE idempotency_keys SET lease_until = now() + \(lease) * interval '1 second', lease_token = \(token)
             WHERE user_id = \(userID) AND key = \(key) AND state = 'running' AND lease_until < now()
-            """) == 1
+            RETURNING fingerprint, payment_id, true AS running, false AS lease_expired, answer_code, answer, answer_message
+            """)
+        return try rows.first.map { row in
+            IdempotencyKeyRecord(
+                fingerprint: try row.decode("fingerprint"), paymentID: try row.decode("payment_id"), running: true,
+                leaseExpired: false, answerCode: nil, answer: try row.decode("answer"), answerMessage: nil)
+        }
     }
 
     /// Lets go of a running key after a failure worth retrying, so that the same key starts afresh.
-    func release(userID: UUID, key: String, paymentID: UUID) async throws {
+    func release(userID: UUID, key: String, token: UUID) async throws {
         _ = try await database.execute("""
             DELETE FROM idempotency_keys
-            WHERE user_id = \(userID) AND key = \(key) AND payment_id = \(paymentID) AND state = 'running'
+            WHERE user_id = \(userID) AND key = \(key) AND lease_token = \(token) AND state = 'running'
             """)
     }
 
     /// Stores a failure as the key's answer, replayed from now on.
-    func storeFailure(userID: UUID, key: String, paymentID: UUID, code: Int16, message: String) async throws {
+    func storeFailure(userID: UUID, key: String, token: UUID, code: Int16, message: String) async throws {
         _ = try await database.execute("""
             UPDATE idempotency_keys
             SET state = 'done', lease_until = NULL, answer_code = \(code), answer = NULL, answer_message = \(message)
-            WHERE user_id = \(userID) AND key = \(key) AND payment_id = \(paymentID)
+            WHERE user_id = \(userID) AND key = \(key) AND lease_token = \(token) AND state = 'running'
+            """)
+    }
+
+    /// Makes the payment recorded with the key its answer, replayed from now on.
+    func finish(userID: UUID, key: String, token: UUID) async throws {
+        _ = try await database.execute("""
+            UPDATE idempotency_keys SET state = 'done', lease_until = NULL, answer_code = 0
+            WHERE user_id = \(userID) AND key = \(key) AND lease_token = \(token) AND state = 'running' AND answer IS NOT NULL
             """)
     }
 
@@ -178,35 +213,41 @@ struct PaymentRepository: Sendable {
         return try rows.first.map(Self.record)
     }
 
-    /// Records `payment` and stores it as the answer of `key`, in one statement; for a
-    /// succeeded payment also the outbox row telling orders, leased to this process for
-    /// `deliveryLease` seconds so that it delivers it at once. The outbox entry when one was written.
-    func record(_ payment: PaymentRecord, key: String, answer: [UInt8], deliveryLease: Double) async throws -> OutboxEntry? {
+    /// Records `payment` with its answer on `key` (still running: ``finish(userID:key:token:)``
+    /// or a failure ends it), in one statement that writes nothing unless `token` still holds
+    /// the key; for a succeeded payment also the outbox row telling orders, leased to this
+    /// process for `deliveryLease` seconds so that it delivers it at once. Nil when the key
+    /// was taken over; else the outbox entry, if one was written.
+    func record(_ payment: PaymentRecord, key: String, token: UUID, answer: [UInt8],
+                deliveryLease: Double) async throws -> (held: Bool, entry: OutboxEntry?) {
         let succeeded = payment.status == .succeeded
+        let outboxToken = UUID()
         let rows = try await database.query("""
-            WITH payment AS (
+            WITH answered AS (
+                UPDATE idempotency_keys SET answer = \(answer)
+                WHERE user_id = \(payment.userID) AND key = \(key) AND lease_token = \(token) AND state = 'running'
+                RETURNING payment_id
+            ), payment AS (
                 INSERT INTO payments (payment_id, order_id, user_id, status, amount, currency, card_brand, card_last4,
                                       decline_reason, created_at)
-                VALUES (\(payment.id), \(payment.orderID), \(payment.userID), \(payment.status.column), \(payment.amount),
-                        \(payment.currency), \(payment.cardBrand), \(payment.cardLast4), \(payment.declineReason),
-                        \(payment.createdAt))
+                SELECT payment_id, \(payment.orderID), \(payment.userID), \(payment.status.column), \(payment.amount),
+                       \(payment.currency), \(payment.cardBrand), \(payment.cardLast4), \(payment.declineReason),
+                       \(payment.createdAt)
+                FROM answered
                 RETURNING payment_id
             ), outbox AS (
-                INSERT INTO payment_outbox (kind, payment_id, order_id, amount, currency, lease_until, attempts)
+                INSERT INTO payment_outbox (kind, payment_id, order_id, amount, currency, lease_until, lease_token, attempts)
                 SELECT 'mark_paid', payment_id, \(payment.orderID), \(payment.amount), \(payment.currency),
-                       now() + \(deliveryLease) * interval '1 second', 1
+                       now() + \(deliveryLease) * interval '1 second', \(outboxToken), 1
                 FROM payment WHERE \(succeeded)
                 RETURNING outbox_id
-            ), answered AS (
-                UPDATE idempotency_keys
-                SET state = 'done', lease_until = NULL, answer_code = 0, answer = \(answer), answer_message = NULL
-                WHERE user_id = \(payment.userID) AND key = \(key) AND payment_id = \(payment.id)
             )
-            SELECT outbox_id FROM outbox
+            SELECT (SELECT count(*) FROM answered) AS held, (SELECT outbox_id FROM outbox) AS outbox_id
             """)
-        guard let row = rows.first else { return nil }
-        return OutboxEntry(id: try row.decode("outbox_id"), kind: .markPaid, paymentID: payment.id, orderID: payment.orderID,
-                           amount: payment.amount, currency: payment.currency, attempts: 1)
+        let held = try rows[0].decode("held", as: Int64.self) == 1
+        guard let outboxID = try rows[0].decode("outbox_id", as: Int64?.self) else { return (held, nil) }
+        return (held, OutboxEntry(id: outboxID, kind: .markPaid, paymentID: payment.id, orderID: payment.orderID,
+                                  amount: payment.amount, currency: payment.currency, attempts: 1, leaseToken: outboxToken))
     }
 
     /// The payment `id` of `userID`.
@@ -250,15 +291,18 @@ struct PaymentRepository: Sendable {
                 UPDATE payments SET status = 'refunded', refunded_at = now() WHERE payment_id = \(id)
                 """)
             payment.status = .refunded
+            let token = UUID()
             let inserted = try await tx.query("""
-                INSERT INTO payment_outbox (kind, payment_id, order_id, amount, currency, lease_until, attempts)
-                SELECT 'mark_refunded', \(id), \(payment.orderID), \(payment.amount), \(payment.currency), lease, CASE WHEN lease IS NULL THEN 0 ELSE 1 END
+                INSERT INTO payment_outbox (kind, payment_id, order_id, amount, currency, lease_until, lease_token, attempts)
+                SELECT 'mark_refunded', \(id), \(payment.orderID), \(payment.amount), \(payment.currency), lease,
+                       \(token), CASE WHEN lease IS NULL THEN 0 ELSE 1 END
                 FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM payment_outbox WHERE order_id = \(payment.orderID) AND settled_at IS NULL)
                                   THEN NULL ELSE now() + \(deliveryLease) * interval '1 second' END AS lease) AS l
                 RETURNING outbox_id, lease_until IS NOT NULL AS leased
                 """)
             let entry = OutboxEntry(id: try inserted[0].decode("outbox_id"), kind: .markRefunded, paymentID: id,
-                                    orderID: payment.orderID, amount: payment.amount, currency: payment.currency, attempts: 1)
+                                    orderID: payment.orderID, amount: payment.amount, currency: payment.currency, attempts: 1,
+                                    leaseToken: token)
             return (payment, entry, try inserted[0].decode("leased", as: Bool.self))
         }
     }
@@ -271,7 +315,8 @@ struct PaymentRepository: Sendable {
     func leaseDue(limit: Int, lease: Double) async throws -> [OutboxEntry] {
         let rows = try await database.query("""
             UPDATE payment_outbox o
-            SET lease_until = now() + \(lease) * interval '1 second', attempts = o.attempts + 1
+            SET lease_until = now() + \(lease) * interval '1 second', lease_token = gen_random_uuid(),
+                attempts = o.attempts + 1
             WHERE o.outbox_id IN (
                 SELECT d.outbox_id FROM payment_outbox d
                 WHERE d.settled_at IS NULL AND d.next_attempt_at <= now()
@@ -282,21 +327,25 @@ struct PaymentRepository: Sendable {
                 LIMIT \(Int32(limit))
                 FOR UPDATE SKIP LOCKED)
               AND o.settled_at IS NULL
-            RETURNING o.outbox_id, o.kind, o.payment_id, o.order_id, o.amount, o.currency, o.attempts
+            RETURNING o.outbox_id, o.kind, o.payment_id, o.order_id, o.amount, o.currency, o.attempts, o.lease_token
             """)
         return try rows.map { row in
             OutboxEntry(id: try row.decode("outbox_id"), kind: OutboxEntry.Kind(rawValue: try row.decode("kind")) ?? .markPaid,
                         paymentID: try row.decode("payment_id"), orderID: try row.decode("order_id"),
                         amount: try row.decode("amount"), currency: try row.decode("currency"),
-                        attempts: try row.decode("attempts"))
+                        attempts: try row.decode("attempts"), leaseToken: try row.decode("lease_token"))
         }.sorted { $0.id < $1.id }
     }
 
-    /// Seconds until the next unsettled row falls due (nil: none waits).
+    /// Seconds until the next unsettled row falls due (nil: none waits): the rows ``leaseDue``
+    /// could take then, not those queued behind an earlier row of their order.
     func secondsUntilNextDue() async throws -> Double? {
         let rows = try await database.query("""
-            SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))) - now())::float8 AS wait
-            FROM payment_outbox WHERE settled_at IS NULL
+            SELECT extract(epoch FROM min(greatest(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at))) - now())::float8 AS wait
+            FROM payment_outbox d
+            WHERE d.settled_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM payment_outbox e
+                              WHERE e.order_id = d.order_id AND e.outbox_id < d.outbox_id AND e.settled_at IS NULL)
             """)
         return try rows.first?.decode("wait", as: Double?.self)
     }
@@ -305,7 +354,7 @@ struct PaymentRepository: Sendable {
     func settle(_ entry: OutboxEntry, outcome: String) async throws {
         _ = try await database.execute("""
             UPDATE payment_outbox SET settled_at = now(), outcome = \(outcome), lease_until = NULL
-            WHERE outbox_id = \(entry.id) AND settled_at IS NULL
+            WHERE outbox_id = \(entry.id) AND lease_token = \(entry.leaseToken) AND settled_at IS NULL
             """)
     }
 
@@ -314,7 +363,7 @@ struct PaymentRepository: Sendable {
         _ = try await database.execute("""
             UPDATE payment_outbox
             SET next_attempt_at = now() + \(delay) * interval '1 second', lease_until = NULL, last_error = \(error)
-            WHERE outbox_id = \(entry.id) AND settled_at IS NULL
+            WHERE outbox_id = \(entry.id) AND lease_token = \(entry.leaseToken) AND settled_at IS NULL
             """)
     }
 
@@ -336,7 +385,7 @@ struct PaymentRepository: Sendable {
             }
             _ = try await tx.execute("""
                 UPDATE payment_outbox SET settled_at = now(), outcome = \(outcome), lease_until = NULL
-                WHERE outbox_id = \(entry.id) AND settled_at IS NULL
+                WHERE outbox_id = \(entry.id) AND lease_token = \(entry.leaseToken) AND settled_at IS NULL
                 """)
             return payment
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SoukAuth
 import SoukContracts
 import SoukServiceKit
 import SoukWire
@@ -98,12 +99,15 @@ public enum PaymentRules {
     /// The last four digits, the only ones Souk keeps.
     public static func last4(of number: String) -> String { String(number.suffix(4)) }
 
-    /// The parsed request as canonical bytes, for its keyed fingerprint: two requests are the
-    /// same request when these are equal, whatever their encoding on the wire.
-    static func canonicalBytes(_ request: CreatePaymentRequest) -> [UInt8] {
+    /// The keyed fingerprint (HMAC) of the parsed request, stored with its idempotency key:
+    /// two requests are the same request when their fields are, whatever their encoding on
+    /// the wire. The CVC is left out: nothing derived from it may be kept after the charge
+    /// (PCI DSS 3.3.1), so a retry that differs only in its CVC is the same request.
+    public static func fingerprint(of request: CreatePaymentRequest, with authenticator: MessageAuthenticator) -> [UInt8] {
         let card = request.card ?? Card()
         let orderID = UUID(text: request.orderId)?.lowercasedText ?? request.orderId
-        return Array("v1|\(orderID)|\(request.amount)|\(request.currency)|\(card.number)|\(card.expMonth)|\(card.expYear)|\(card.cvc)".utf8)
+        let canonical = "v1|\(orderID)|\(request.amount)|\(request.currency)|\(card.number)|\(card.expMonth)|\(card.expYear)"
+        return authenticator.tag(Array(canonical.utf8))
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

@@ -68,15 +68,21 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
             throw RPCError(.internal, "a checked payment request lost a field")
         }
         let attempt = Attempt(user: user, key: key, orderID: orderID, request: request, card: card,
-                              fingerprint: configuration.fingerprints.tag(PaymentRules.canonicalBytes(request)))
-        return try await usingDatabase(logger: logger) {
-            switch try await claim(attempt, context: context) {
-            case .replay(let answer):
-                return try answer.get()
-            case .run(let paymentID):
-                return try await pay(attempt, paymentID: paymentID)
+                              fingerprint: PaymentRules.fingerprint(of: request, with: configuration.fingerprints))
+        let deadline = context.deadline
+        // Once a key is claimed, its payment runs to its end even if the caller gives up:
+        // a request cancelled half-way would leave its key held (and maybe a charge
+        // unrecorded) until the lease ran out. The calls it makes still end by the deadline.
+        return try await Task {
+            try await usingDatabase(logger: logger) {
+                switch try await claim(attempt, deadline: deadline) {
+                case .replay(let answer):
+                    return try answer.get()
+                case .run(let paymentID, let token):
+                    return try await pay(attempt, paymentID: paymentID, token: token)
+                }
             }
-        }
+        }.value
     }
 
     /// One CreatePayment request, checked.
@@ -90,24 +96,26 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
     }
 
     private enum ClaimOutcome {
-        /// This request runs the payment `paymentID`.
-        case run(paymentID: UUID)
+        /// This request runs the payment `paymentID`, holding its key with `token`.
+        case run(paymentID: UUID, token: UUID)
         /// The key's stored answer.
         case replay(Result<Payment, RPCError>)
     }
 
     /// Claims the attempt's key; when another request holds it, waits for that one's answer
-    /// (or takes the key over if its holder died).
-    private func claim(_ attempt: Attempt, context: ServerContext) async throws -> ClaimOutcome {
+    /// (or takes the key over if its holder's lease ran out).
+    private func claim(_ attempt: Attempt, deadline: ContinuousClock.Instant?) async throws -> ClaimOutcome {
         let lease = configuration.keyLease.seconds
         var pause = Duration.milliseconds(2)
         while true {
-            let paymentID = UUID()
+            let (paymentID, token) = (UUID(), UUID())
             let claim = try await repository.claim(userID: attempt.user, key: attempt.key, fingerprint: attempt.fingerprint,
-                                                   paymentID: paymentID, orderID: attempt.orderID, lease: lease)
+                                                   paymentID: paymentID, orderID: attempt.orderID, lease: lease, token: token)
             switch claim {
             case .claimed:
-                return .run(paymentID: paymentID)
+                return .run(paymentID: paymentID, token: token)
+            case .retry:
+                continue
             case .orderBusy:
                 throw RPCError(.failedPrecondition, """
                     another payment of order \(attempt.request.orderId) is in progress; nothing was charged. \
@@ -122,14 +130,17 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
                 }
                 if !record.running { return .replay(Self.answer(of: record)) }
                 if record.leaseExpired,
-                   try await repository.takeOver(userID: attempt.user, key: attempt.key, lease: lease) {
+                   let taken = try await repository.takeOver(userID: attempt.user, key: attempt.key, lease: lease, token: token) {
                     logger.warning("took over an idempotency key whose request stopped before answering",
-                                   metadata: ["payment_id": "\(record.paymentID.lowercasedText)"])
-                    return .run(paymentID: record.paymentID)
+                                   metadata: ["payment_id": "\(taken.paymentID.lowercasedText)"])
+                    guard taken.answer != nil else { return .run(paymentID: taken.paymentID, token: token) }
+                    // Its payment was recorded (and its outbox row will reach orders): that is the answer.
+                    try await repository.finish(userID: attempt.user, key: attempt.key, token: token)
+                    continue
                 }
             }
             // The first request with this key is running: wait for its answer, polling.
-            if let deadline = context.deadline, ContinuousClock.now + pause >= deadline {
+            if let deadline, ContinuousClock.now + pause >= deadline {
                 throw RPCError(.deadlineExceeded, """
                     the first request with this idempotency key is still running; retry with the same key for its answer
                     """)
@@ -140,10 +151,11 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
     }
 
     /// Runs a claimed payment: checks the order, charges the card, records the payment and
-    /// the outbox row, and tells orders at once. A decision (the order cannot be paid) is
-    /// stored as the key's answer; a failure worth retrying before anything was charged lets
-    /// go of the key, so that a retry with it starts afresh.
-    private func pay(_ attempt: Attempt, paymentID: UUID) async throws -> Payment {
+    /// the outbox row, tells orders at once, and stores the answer. A decision (the order
+    /// cannot be paid) is stored as the key's answer; a failure worth retrying before
+    /// anything was charged lets go of the key, so that a retry with it starts afresh.
+    private func pay(_ attempt: Attempt, paymentID: UUID, token: UUID) async throws -> Payment {
+        let (user, key) = (attempt.user, attempt.key)
         let outcome: ChargeOutcome
         do {
             try await checkPayable(attempt)
@@ -159,11 +171,11 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
                     """)
             }
         } catch let decision as Decision {
-            try await repository.storeFailure(userID: attempt.user, key: attempt.key, paymentID: paymentID,
+            try await repository.storeFailure(userID: user, key: key, token: token,
                                               code: Int16(decision.error.code.rawValue), message: decision.error.message)
             throw decision.error
         } catch {
-            try? await repository.release(userID: attempt.user, key: attempt.key, paymentID: paymentID)
+            try? await repository.release(userID: user, key: key, token: token)
             throw error
         }
 
@@ -171,7 +183,7 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
         // recorded; should that fail, a retry takes the key over after its lease, with the
         // same payment id, and the processor does not charge twice.
         var payment = PaymentRecord(
-            id: paymentID, orderID: attempt.orderID, userID: attempt.user, status: .succeeded,
+            id: paymentID, orderID: attempt.orderID, userID: user, status: .succeeded,
             amount: attempt.request.amount, currency: attempt.request.currency,
             cardBrand: PaymentRules.brand(of: attempt.card.number), cardLast4: PaymentRules.last4(of: attempt.card.number),
             declineReason: "", createdAt: Self.now())
@@ -180,25 +192,33 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
             payment.declineReason = reason
         }
         let answer = payment.message
-        let entry = try await repository.record(payment, key: attempt.key, answer: try answer.serializedBytes(),
-                                                deliveryLease: configuration.relay.configuration.lease.seconds)
-        guard let entry else { return answer }
-        switch await configuration.relay.deliver(entry) {
-        case .delivered:
-            return answer
-        case .retryLater:
-            configuration.relay.wake()
-            return answer
-        case .refused(let error, _):
-            // The order was cancelled (or changed) after the check: the charge was refunded.
-            let refusal = RPCError(.failedPrecondition, """
-                order \(attempt.request.orderId) could not be paid: \(error.message). The charge was refunded \
-                (payment \(paymentID.lowercasedText))
-                """)
-            try? await repository.storeFailure(userID: attempt.user, key: attempt.key, paymentID: paymentID,
-                                               code: Int16(refusal.code.rawValue), message: refusal.message)
-            throw refusal
+        let recorded = try await repository.record(payment, key: key, token: token, answer: try answer.serializedBytes(),
+                                                   deliveryLease: configuration.relay.configuration.lease.seconds)
+        guard recorded.held else {
+            // Taken over by a retry (this request outlived its lease): that one answers.
+            logger.warning("a payment outlived its key's lease; the request that took the key over answers",
+                           metadata: ["payment_id": "\(paymentID.lowercasedText)"])
+            throw RPCError(.aborted, "this payment took too long and was taken over; retry with the same idempotency key for its answer")
         }
+        if let entry = recorded.entry {
+            switch await configuration.relay.deliver(entry) {
+            case .delivered:
+                break
+            case .retryLater:
+                configuration.relay.wake()
+            case .refused(let error, _):
+                // The order was cancelled (or changed) after the check: the charge was refunded.
+                let refusal = RPCError(.failedPrecondition, """
+                    order \(attempt.request.orderId) could not be paid: \(error.message). The charge was refunded \
+                    (payment \(paymentID.lowercasedText))
+                    """)
+                try await repository.storeFailure(userID: user, key: key, token: token,
+                                                  code: Int16(refusal.code.rawValue), message: refusal.message)
+                throw refusal
+            }
+        }
+        try await repository.finish(userID: user, key: key, token: token)
+        return answer
     }
 
     /// A final answer about the request (the order cannot be paid), stored for its key.
@@ -323,7 +343,7 @@ public struct PaymentsServiceHandler: PaymentsService.Handler {
         guard let orderID, let page else { throw violations.error }
         return try await usingDatabase(logger: logger) {
             let found = try await repository.list(orderID: orderID, userID: user, after: page.after, limit: page.size + 1)
-            if found.isEmpty && page.after == nil {
+            if found.isEmpty {
                 // No payment of the caller's: is the order theirs at all? Orders knows.
                 do {
                     _ = try await fetchOrder(request.orderId)

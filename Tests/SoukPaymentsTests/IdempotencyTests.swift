@@ -1,5 +1,6 @@
 import Foundation
 import SoukContracts
+import SoukPayments
 import SoukPostgres
 import SoukRPC
 import SoukRPCCore
@@ -40,7 +41,7 @@ struct IdempotencyTests {
     }
 
     @Test("the same key with a different request is ALREADY_EXISTS, whichever field differs", arguments: [
-        "amount", "currency", "number", "cvc", "order",
+        "amount", "currency", "number", "expiry", "order",
     ])
     func differentRequest(field: String) async throws {
         try await H.with { h in
@@ -53,7 +54,7 @@ struct IdempotencyTests {
             case "amount": request.amount += 1
             case "currency": request.currency = "USD"
             case "number": request.card?.number = "5555555555554444"
-            case "cvc": request.card?.cvc = "999"
+            case "expiry": request.card?.expYear = 2032
             default: request = H.request(other)
             }
             let error = try await rpcError { _ = try await h.payments.createPayment(request, options: H.options(token, key: "k-2")) }
@@ -86,6 +87,8 @@ struct IdempotencyTests {
             cancel.orderId = cancelled.id
             _ = try await h.orders.cancelOrder(cancel, options: bearer(token))
             let first = try await rpcError { _ = try await h.pay(cancelled, token: token, key: "cancelled") }
+            let stored = try await h.pool.query("SELECT state, answer_code FROM idempotency_keys WHERE key = 'cancelled'")
+            #expect(try stored[0].decode(0, as: String.self) == "done" && stored[0].decode(1, as: Int16.self) == 9)
             let again = try await rpcError { _ = try await h.pay(cancelled, token: token, key: "cancelled") }
             #expect(first.code == .failedPrecondition && again == first)
         }
@@ -132,6 +135,73 @@ struct IdempotencyTests {
             #expect(failed.count == 9 && failed.allSatisfy { $0.code == .failedPrecondition })
             #expect(h.network.charges.count == 1)
             #expect(try await h.count("SELECT count(*) FROM payments") == 1)
+        }
+    }
+
+    @Test("a retry differing only in its CVC is the same request: the CVC is not part of the kept fingerprint")
+    func cvcLeftOut() async throws {
+        try await H.with { h in
+            let (_, token) = try await h.signUp()
+            let order = try await h.placeOrder(token)
+            let first = try await h.payments.createPayment(H.request(order, cvc: "123"), options: H.options(token, key: "k-cvc"))
+            let again = try await h.payments.createPayment(H.request(order, cvc: "4567"), options: H.options(token, key: "k-cvc"))
+            #expect(again == first && h.network.charges.count == 1)
+        }
+    }
+
+    @Test("a key whose request died while running is taken over, with the same payment id, once its lease has run out")
+    func takeover() async throws {
+        try await H.with { h in
+            let (userID, token) = try await h.signUp()
+            let order = try await h.placeOrder(token)
+            let request = H.request(order)
+            let paymentID = UUID()
+            let fingerprint = PaymentRules.fingerprint(of: request, with: h.fingerprints)
+            let (user, orderID) = (UUID(uuidString: userID)!, UUID(uuidString: order.id)!)
+            _ = try await h.pool.execute("""
+                INSERT INTO idempotency_keys (user_id, key, fingerprint, payment_id, order_id, state, lease_until, lease_token)
+                VALUES (\(user), 'orphan', \(fingerprint), \(paymentID), \(orderID), 'running', now() + interval '300 ms', gen_random_uuid())
+                """)
+            // While its lease runs, the order is held and a duplicate waits (here: until its deadline).
+            let busy = try await rpcError { _ = try await h.pay(order, token: token) }
+            #expect(busy.code == .failedPrecondition && busy.message.contains("in progress"))
+            try await Task.sleep(for: .milliseconds(400))
+            let payment = try await h.payments.createPayment(request, options: H.options(token, key: "orphan"))
+            #expect(payment.id == paymentID.lowercasedText && payment.status == .succeeded)
+            #expect(h.network.charges == [paymentID])
+            #expect(try await h.pay(order, token: token, key: "orphan") == payment)
+        }
+    }
+
+    @Test("a claim of another key abandoned by a dead process no longer holds the order once its lease has run out")
+    func abandonedClaim() async throws {
+        try await H.with { h in
+            let (userID, token) = try await h.signUp()
+            let order = try await h.placeOrder(token)
+            let (user, orderID) = (UUID(uuidString: userID)!, UUID(uuidString: order.id)!)
+            _ = try await h.pool.execute("""
+                INSERT INTO idempotency_keys (user_id, key, fingerprint, payment_id, order_id, state, lease_until, lease_token)
+                VALUES (\(user), 'dead', '\\x00'::bytea, gen_random_uuid(), \(orderID), 'running', now() - interval '1 second', gen_random_uuid())
+                """)
+            #expect(try await h.pay(order, token: token, key: "fresh").status == .succeeded)
+            #expect(try await h.count("SELECT count(*) FROM idempotency_keys WHERE key = 'dead'") == 0)
+        }
+    }
+
+    @Test("another user's running claim on an order does not hold it: the owner pays meanwhile")
+    func strangersClaim() async throws {
+        try await H.with { h in
+            let (_, ada) = try await h.signUp("ada")
+            let (eveID, eve) = try await h.signUp("eve")
+            let order = try await h.placeOrder(ada)
+            #expect(try await rpcError { _ = try await h.pay(order, token: eve) }.code == .notFound)
+            // A claim of eve's, still running (as while orders is asked), holds nothing of ada's.
+            let (stranger, orderID) = (UUID(uuidString: eveID)!, UUID(uuidString: order.id)!)
+            _ = try await h.pool.execute("""
+                INSERT INTO idempotency_keys (user_id, key, fingerprint, payment_id, order_id, state, lease_until, lease_token)
+                VALUES (\(stranger), 'eve', '\\x00'::bytea, gen_random_uuid(), \(orderID), 'running', now() + interval '1 minute', gen_random_uuid())
+                """)
+            #expect(try await h.pay(order, token: ada).status == .succeeded)
         }
     }
 

@@ -45,9 +45,11 @@ struct OutboxTests {
             // A second payments process: its own pool and client, relaying the same outbox.
             let secondPool = try PostgresPool(url: h.url, applicationName: "souk_tests", logger: TestSchema.logger)
             let secondClient = H.ordersClient(h.ordersServer.port)
+            var settings = H.relaySettings
+            settings.batchSize = 1
             let second = OutboxRelay(database: secondPool, orders: OrdersService.Client(transport: secondClient),
                                      credentials: OutgoingCredentials(caller: "souk-payments", key: h.serviceKey),
-                                     processor: h.network, configuration: H.relaySettings, logger: TestSchema.logger)
+                                     processor: h.network, configuration: settings, logger: TestSchema.logger)
             let relaying = Task { try await second.run() }
             // A transaction holds two rows locked (as a relay leasing them would): the relays skip them.
             let blocker = try PostgresPool(url: h.url, applicationName: "souk_tests", logger: TestSchema.logger)
@@ -60,8 +62,8 @@ struct OutboxTests {
                 }
             }
             h.ordersSaw.refuseMarkPaid(false)
-            h.relay.wake()
             second.wake()
+            h.relay.wake()
             // Ten rows are delivered while two stay locked.
             let end = ContinuousClock.now + .seconds(15)
             while try await h.count("SELECT count(*) FROM payment_outbox WHERE settled_at IS NOT NULL") < 10, ContinuousClock.now < end {
@@ -75,6 +77,9 @@ struct OutboxTests {
             for order in orders { #expect(try await h.awaitOrder(order.id, token: token, status: .paid).status == .paid) }
             #expect(try await h.awaitCount("SELECT count(*) FROM payment_outbox WHERE outcome = 'delivered'", 12) == 12)
             #expect(h.ordersSaw.mostMarkPaidAtOnce == 1)
+            // Both relays delivered some of them (each leases a few rows at a time).
+            #expect(second.deliveredCount >= 1 && h.relay.deliveredCount >= 1)
+            #expect(second.deliveredCount + h.relay.deliveredCount == 12)
             // One history row per payment: no row was applied twice.
             let ids = orders.map { UUID(uuidString: $0.id)! }
             var paidRows: Int64 = 0

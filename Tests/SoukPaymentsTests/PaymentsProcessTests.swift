@@ -36,7 +36,8 @@ struct PaymentsProcessTests {
             process.executableURL = PaymentsProcessTests.soukBinary
             process.arguments = ["payments", "--port", "0", "--no-migrate", "--database-url", h.url,
                                  "--orders-address", "127.0.0.1:\(h.ordersServer.port)",
-                                 "--users-public-keys-file", keys.path, "--service-signing-key-file", serviceKey.path]
+                                 "--users-public-keys-file", keys.path, "--service-signing-key-file", serviceKey.path,
+                                 "--outbox-lease-seconds", "3"]
             let handle = try FileHandle(forWritingTo: output)
             process.standardOutput = handle
             process.standardError = handle
@@ -67,7 +68,7 @@ struct PaymentsProcessTests {
         }
     }
 
-    @Test("killed with SIGKILL between the commit and the delivery: the relay of the restarted process delivers")
+    @Test("killed with SIGKILL between the commit and the delivery: the restarted process delivers once the lease runs out")
     func sigkill() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.soukBinary.path) else {
             Issue.record("\(Self.soukBinary.path) is missing: build it first (swift build --build-tests)")
@@ -84,17 +85,23 @@ struct PaymentsProcessTests {
             defer { first.kill() }
             try await first.awaitListening()
             let client = RPCClient(host: "127.0.0.1", port: first.port)
-            // Orders refuses MarkOrderPaid (overloaded): the payment commits, and its delivery waits.
-            h.ordersSaw.refuseMarkPaid(true)
-            let payment = try await PaymentsService.Client(transport: client).createPayment(H.request(order), options: H.options(token))
-            await client.close()
-            #expect(payment.status == .succeeded)
+            // MarkOrderPaid hangs: the payment commits, its delivery starts, and the process is
+            // killed before it ends.
+            h.ordersSaw.delayMarkPaid(.seconds(30))
+            let paying = Task {
+                try await PaymentsService.Client(transport: client).createPayment(H.request(order), options: H.options(token))
+            }
+            #expect(try await h.awaitCount("SELECT count(*) FROM payment_outbox WHERE settled_at IS NULL", 1) == 1)
             first.kill()
             #expect(first.process.terminationReason == .uncaughtSignal)
-            #expect(try await h.count("SELECT count(*) FROM payment_outbox WHERE settled_at IS NULL") == 1)
+            let lost = try await rpcError { _ = try await paying.value }
+            #expect(lost.code == .unavailable)
+            await client.close()
+            #expect(try await h.count("SELECT count(*) FROM payments WHERE status = 'succeeded'") == 1)
+            #expect(try await h.count("SELECT count(*) FROM payment_outbox WHERE settled_at IS NULL AND lease_until > now()") == 1)
             #expect(try await h.order(order.id, token: token).status == .pending)
 
-            h.ordersSaw.refuseMarkPaid(false)
+            h.ordersSaw.delayMarkPaid(.milliseconds(20))
             let second = try PaymentsProcess(h: h, folder: folder)
             defer { second.kill() }
             try await second.awaitListening()

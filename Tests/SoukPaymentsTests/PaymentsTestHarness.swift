@@ -39,6 +39,8 @@ struct PaymentsTestHarness: Sendable {
     let userKey: SigningKey
     /// The payments service's own client of orders.
     let ordersTransport: RPCClient
+    /// The payments service's key for request fingerprints.
+    let fingerprints: MessageAuthenticator
 
     /// Relaying settings for tests: quick retries, frequent polls.
     static var relaySettings: OutboxRelay.Configuration {
@@ -47,6 +49,7 @@ struct PaymentsTestHarness: Sendable {
         configuration.maxBackoff = .milliseconds(300)
         configuration.pollInterval = .milliseconds(200)
         configuration.callTimeout = .seconds(2)
+        configuration.batchSize = 4
         return configuration
     }
 
@@ -84,24 +87,25 @@ struct PaymentsTestHarness: Sendable {
                 let relay = OutboxRelay(database: pool, orders: ordersService,
                                         credentials: OutgoingCredentials(caller: "souk-payments", key: serviceKey),
                                         processor: network, configuration: relaySettings, logger: logger)
+                let fingerprints = MessageAuthenticator.random()
                 let handler = PaymentsServiceHandler(
                     database: pool,
                     configuration: .init(callers: CallerCheck(userTokens: userTokens,
                                                               serviceCredentials: ServiceCredentials.verifier(for: "souk-payments", keys: [])),
                                          orders: ordersService, relay: relay, processor: network,
-                                         fingerprints: MessageAuthenticator.random(), pageTokens: MessageAuthenticator.random()),
+                                         fingerprints: fingerprints, pageTokens: MessageAuthenticator.random()),
                     logger: logger)
                 let relaying = Task { if relaying { try await relay.run() } }
                 defer { relaying.cancel() }
                 do {
-                    try await TestServer.with(services: [handler]) { paymentsTransport, _ in
+                    try await TestServer.with(services: [handler], logger: logger) { paymentsTransport, _ in
                         try await body(PaymentsTestHarness(
                             payments: PaymentsService.Client(transport: paymentsTransport),
                             orders: OrdersService.Client(transport: testsOrdersClient),
                             users: UsersService.Client(transport: usersTransport),
                             pool: pool, url: url, ordersPool: ordersPool, ordersServer: ordersServer, ordersSaw: observed,
                             network: network, logs: logs, relay: relay, serviceKey: serviceKey, userKey: userKey,
-                            ordersTransport: ordersTransport))
+                            ordersTransport: ordersTransport, fingerprints: fingerprints))
                     }
                 } catch {
                     relaying.cancel()
@@ -250,7 +254,7 @@ final class CountingCardNetwork: PaymentProcessor {
 final class ObservedOrders: OrdersService.Handler, Sendable {
     let real: OrdersServiceHandler
     private let state = Mutex<(deadlines: [ContinuousClock.Instant?], inFlight: [String: Int], mostAtOnce: Int, markPaid: Int,
-                               refusing: Bool)>(([], [:], 0, 0, false))
+                               refusing: Bool, delay: Duration)>(([], [:], 0, 0, false, .milliseconds(20)))
 
     init(_ real: OrdersServiceHandler) { self.real = real }
 
@@ -260,6 +264,8 @@ final class ObservedOrders: OrdersService.Handler, Sendable {
     var markPaidCalls: Int { state.withLock { $0.markPaid } }
     /// Makes MarkOrderPaid answer UNAVAILABLE (orders overloaded) until told otherwise.
     func refuseMarkPaid(_ refusing: Bool) { state.withLock { $0.refusing = refusing } }
+    /// Makes MarkOrderPaid take `delay` (20 ms by default, so that two deliveries of one row would overlap).
+    func delayMarkPaid(_ delay: Duration) { state.withLock { $0.delay = delay } }
 
     func createOrder(_ request: CreateOrderRequest, context: ServerContext) async throws -> Order {
         try await real.createOrder(request, context: context)
@@ -282,8 +288,7 @@ final class ObservedOrders: OrdersService.Handler, Sendable {
             state.mostAtOnce = max(state.mostAtOnce, state.inFlight[request.paymentId]!)
         }
         defer { state.withLock { $0.inFlight[request.paymentId, default: 1] -= 1 } }
-        // Long enough that two deliveries of one row would overlap.
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: state.withLock { $0.delay })
         return try await real.markOrderPaid(request, context: context)
     }
     func markOrderRefunded(_ request: MarkOrderRefundedRequest, context: ServerContext) async throws -> Order {

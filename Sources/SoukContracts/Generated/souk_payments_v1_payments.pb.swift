@@ -542,7 +542,7 @@ public struct ListPaymentsForOrderRequest: ProtoMessage {
     public var pageSize: Int32 = 0
     /// Empty for the first page; otherwise the `next_page_token` of the
     /// previous response, unchanged. A token that was altered, or made for
-    /// another user or order, is `INVALID_ARGUMENT`.
+    /// another order, is `INVALID_ARGUMENT`.
     public var pageToken: String = ""
     /// Fields this build does not know, kept from the binary form and written back with it.
     public var unknownFields = ProtoUnknownFields()

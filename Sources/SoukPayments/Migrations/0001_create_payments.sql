@@ -33,7 +33,11 @@ CREATE TABLE idempotency_keys (
     state          text        NOT NULL CHECK (state IN ('running', 'done')),
     -- While running: until when its holder owns it; a duplicate may take over after that.
     lease_until    timestamptz CHECK ((state = 'running') = (lease_until IS NOT NULL)),
+    -- Made anew by each claim and takeover: a holder that was taken over changes nothing.
+    lease_token    uuid        NOT NULL,
     -- When done: 0 and the Payment first answered (protobuf), or an error's code and message.
+    -- The Payment is written with the payment, before the key is done (its delivery to
+    -- orders decides the answer); a takeover finds it there.
     answer_code    smallint    CHECK ((state = 'done') = (answer_code IS NOT NULL)),
     answer         bytea,
     answer_message text,
@@ -42,8 +46,9 @@ CREATE TABLE idempotency_keys (
 );
 
 -- One payment of an order runs at a time, whatever its key: a second one is refused
--- before anything is charged.
-CREATE UNIQUE INDEX idempotency_keys_one_running_per_order ON idempotency_keys (order_id) WHERE state = 'running';
+-- before anything is charged. Per user: only the owner's payments can charge it (another
+-- user's is NOT_FOUND at the orders check), and another user must not be able to block it.
+CREATE UNIQUE INDEX idempotency_keys_one_running_per_order ON idempotency_keys (user_id, order_id) WHERE state = 'running';
 -- The purge of keys older than their retention.
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
@@ -58,8 +63,9 @@ CREATE TABLE payment_outbox (
     currency        text        NOT NULL,
     attempts        integer     NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    -- While a process delivers the row: until when it owns it.
+    -- While a process delivers the row: until when it owns it, and the token that proves it.
     lease_until     timestamptz,
+    lease_token     uuid,
     last_error      text,
     -- When the orders service accepted it, or refused it for good (see outcome).
     settled_at      timestamptz,

@@ -6,9 +6,9 @@ import Synchronization
 /// A real RPC server on 127.0.0.1 and a free port, for one test: `body` gets a client
 /// connected to it; the server is stopped when `body` ends, however it ends.
 public enum TestServer {
-    public static func with<Result>(services: [any RPCService],
+    public static func with<Result>(services: [any RPCService], logger: Logger = TestSchema.logger,
                                     _ body: (_ client: RPCClient, _ server: RPCServer) async throws -> Result) async throws -> Result {
-        let server = RPCServer(services: services, configuration: .init(host: "127.0.0.1", port: 0), logger: TestSchema.logger)
+        let server = RPCServer(services: services, configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
         let running = Task { try await server.run() }
         let port: Int
         do {

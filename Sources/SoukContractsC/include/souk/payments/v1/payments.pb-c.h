@@ -220,7 +220,7 @@ struct  Souk__Payments__V1__ListPaymentsForOrderRequest
   /*
    * Empty for the first page; otherwise the `next_page_token` of the
    * previous response, unchanged. A token that was altered, or made for
-   * another user or order, is `INVALID_ARGUMENT`.
+   * another order, is `INVALID_ARGUMENT`.
    */
   char *page_token;
 };
