@@ -43,6 +43,22 @@ struct ServiceCommandTests {
         #expect(message.contains("--users-address (SOUK_USERS_ADDRESS)") && message.contains("is not host:port"), "\(message)")
     }
 
+    @Test("souk payments: a missing setting names its option and its variable; limits are checked before anything starts")
+    func paymentsSettings() async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let noOrders = try await refusal(PaymentsCommand.self, [])
+        #expect(noOrders == "missing setting: pass --orders-address, or set SOUK_ORDERS_ADDRESS")
+        let noDatabase = try await refusal(PaymentsCommand.self, [
+            "--orders-address", "127.0.0.1:50052", "--users-public-keys-file", keys.usersPub,
+            "--service-signing-key-file", keys.serviceKey,
+        ])
+        #expect(noDatabase == "missing setting: pass --database-url, or set SOUK_PAYMENTS_DATABASE_URL")
+        #expect(throws: (any Error).self) { _ = try PaymentsCommand.parse(["--outbox-lease-seconds", "1"]) }
+        #expect(throws: (any Error).self) { _ = try PaymentsCommand.parse(["--idempotency-key-hours", "23"]) }
+        #expect(throws: Never.self) { _ = try PaymentsCommand.parse(["--idempotency-key-hours", "48", "--outbox-lease-seconds", "10"]) }
+    }
+
     @Test("souk orders: a missing setting names its option and its variable")
     func missingSettings() async throws {
         let keys = try keyFiles()
