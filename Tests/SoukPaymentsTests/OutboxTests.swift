@@ -31,7 +31,8 @@ struct OutboxTests {
 
     @Test("two relays on one outbox deliver every row, none twice at once, and never wait for each other")
     func twoRelays() async throws {
-        try await H.with { h in
+        // The relays start once the rows are in place and two of them are locked.
+        try await H.with(relaying: false) { h in
             let (_, token) = try await h.signUp()
             var orders: [Order] = []
             for _ in 0..<12 { orders.append(try await h.placeOrder(token)) }
@@ -50,20 +51,22 @@ struct OutboxTests {
             let second = OutboxRelay(database: secondPool, orders: OrdersService.Client(transport: secondClient),
                                      credentials: OutgoingCredentials(caller: "souk-payments", key: h.serviceKey),
                                      processor: h.network, configuration: settings, logger: TestSchema.logger)
-            let relaying = Task { try await second.run() }
             // A transaction holds two rows locked (as a relay leasing them would): the relays skip them.
             let blocker = try PostgresPool(url: h.url, applicationName: "souk_tests", logger: TestSchema.logger)
-            let started = ContinuousClock.now
             let (released, release) = AsyncStream.makeStream(of: Void.self)
+            let (lockedSignal, locked) = AsyncStream.makeStream(of: Void.self)
             let holding = Task {
                 try await blocker.transaction { tx in
                     _ = try await tx.query("SELECT outbox_id FROM payment_outbox ORDER BY outbox_id LIMIT 2 FOR UPDATE")
+                    locked.yield()
                     for await _ in released { break }
                 }
             }
+            for await _ in lockedSignal { break }
             h.ordersSaw.refuseMarkPaid(false)
-            second.wake()
-            h.relay.wake()
+            let started = ContinuousClock.now
+            let relaying = Task { try await second.run() }
+            let relayingHere = Task { try await h.relay.run() }
             // Ten rows are delivered while two stay locked.
             let end = ContinuousClock.now + .seconds(15)
             while try await h.count("SELECT count(*) FROM payment_outbox WHERE settled_at IS NOT NULL") < 10, ContinuousClock.now < end {
@@ -89,7 +92,9 @@ struct OutboxTests {
             }
             #expect(paidRows == 12)
             relaying.cancel()
+            relayingHere.cancel()
             _ = try? await relaying.value
+            _ = try? await relayingHere.value
             await secondClient.close()
             await secondPool.shutdown()
             await blocker.shutdown()
