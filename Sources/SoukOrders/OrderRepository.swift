@@ -80,8 +80,8 @@ struct OrderRepository: Sendable {
     func insert(id: UUID, userID: UUID, currency: String, items: [Order.Item], total: Int64) async throws -> OrderRecord {
         let rows = try await database.query("""
             WITH created AS (
-                INSERT INTO orders (order_id, user_id, status, currency, total)
-                VALUES (\(id), \(userID), 'pending', \(currency), \(total))
+                INSERT INTO orders (order_id, user_id, status, currency, total, items)
+                VALUES (\(id), \(userID), 'pending', \(currency), \(total), \(Self.answerItemsJSON(items)))
                 RETURNING order_id, user_id, status, currency, total, paid_by_payment_id, created_at, updated_at
             ), lines AS (
                 INSERT INTO order_items (order_id, position, sku, quantity, unit_price)
@@ -142,12 +142,12 @@ struct OrderRepository: Sendable {
                   AND (\(change.userID)::uuid IS NULL OR user_id = \(change.userID))
                   AND (\(amount)::bigint IS NULL OR (total = \(amount) AND currency = \(currency)))
                   AND (\(change.paidBy)::uuid IS NULL OR paid_by_payment_id = \(change.paidBy))
-                RETURNING order_id, user_id, status, currency, total, paid_by_payment_id, created_at, updated_at
+                RETURNING order_id, user_id, status, currency, total, paid_by_payment_id, created_at, updated_at, items
             ), history AS (
                 INSERT INTO order_status_history (order_id, from_status, to_status, reason, payment_id)
                 SELECT order_id, \(change.from.column), \(change.to.column), \(change.reason), \(change.paymentID) FROM changed
             )
-            SELECT c.*, (SELECT items FROM order_answers a WHERE a.order_id = c.order_id) AS items FROM changed c
+            SELECT * FROM changed
             """)
         return try rows.first.map { try Self.record($0) }
     }
@@ -167,6 +167,25 @@ struct OrderRepository: Sendable {
             writer.value(item.quantity)
             writer.key("unit_price")
             writer.value(item.unitPrice)
+            writer.endObject()
+        }
+        writer.endArray()
+        return writer.string
+    }
+
+    /// The items as the answers' JSON array (`order_answers.items`): proto3 JSON of Order.Item,
+    /// unitPrice as a string.
+    static func answerItemsJSON(_ items: [Order.Item]) -> String {
+        var writer = JSONWriter()
+        writer.beginArray()
+        for item in items {
+            writer.beginObject()
+            writer.key("sku")
+            writer.value(item.sku)
+            writer.key("quantity")
+            writer.value(item.quantity)
+            writer.key("unitPrice")
+            writer.value(String(item.unitPrice))
             writer.endObject()
         }
         writer.endArray()
