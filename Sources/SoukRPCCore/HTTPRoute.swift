@@ -14,19 +14,22 @@ public struct HTTPRoute: Sendable {
     /// The request's `google.protobuf.FieldMask` field that a PATCH with a field body fills from
     /// the body's members, as grpc-gateway does; nil for other routes.
     public let updateMaskField: String?
+    /// The HTTP status of a success: 201 for an rpc that creates a resource, else 200.
+    public let successStatus: Int
     public let method: MethodDescriptor
     public let requestType: any ProtoMessage.Type
     public let responseType: any ProtoMessage.Type
     private let invoke: @Sendable (JSONValue, any ClientTransport, CallOptions, JSONEncodingOptions) async throws -> [UInt8]
 
     public init<Request: ProtoMessage, Response: ProtoMessage>(
-        verb: Verb, pathTemplate: String, body: String, updateMaskField: String? = nil, method: MethodDescriptor,
-        request: Request.Type, response: Response.Type
+        verb: Verb, pathTemplate: String, body: String, updateMaskField: String? = nil, successStatus: Int = 200,
+        method: MethodDescriptor, request: Request.Type, response: Response.Type
     ) {
         self.verb = verb
         self.pathTemplate = pathTemplate
         self.body = body
         self.updateMaskField = updateMaskField
+        self.successStatus = successStatus
         self.method = method
         self.requestType = request
         self.responseType = response

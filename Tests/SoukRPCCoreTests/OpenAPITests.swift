@@ -89,16 +89,26 @@ struct OpenAPITests {
         }
     }
 
-    @Test("each operation answers 200 with its rpc's output and errors with Status", arguments: APIDocument.all)
+    @Test("each operation answers its success status (201 for a creating rpc, else 200) with its rpc's output, and errors with Status",
+          arguments: APIDocument.all)
     func responses(_ api: APIDocument) throws {
         let document = try api.parsed()
         for route in api.routes {
             let responses = try #require(api.operation(of: route, in: document)?["responses"])
-            #expect(responses["200"]?["content"]?["application/json"]?["schema"]?["$ref"]
+            let other = route.successStatus == 201 ? "200" : "201"
+            #expect(responses["\(route.successStatus)"]?["content"]?["application/json"]?["schema"]?["$ref"]
                 == .string("#/components/schemas/\(route.method.outputType)"), "\(route.method)")
+            #expect(responses[other] == nil, "\(route.method)")
             #expect(responses["default"]?["content"]?["application/json"]?["schema"]?["$ref"]
                 == .string("#/components/schemas/Status"), "\(route.method)")
         }
+    }
+
+    @Test("the creating POSTs, and only they, answer 201")
+    func created() {
+        let creating = SoukRoutes.all.filter { $0.successStatus == 201 }.map { "\($0.verb.rawValue) \($0.pathTemplate)" }
+        #expect(creating == ["POST /v1/orders", "POST /v1/payments", "POST /v1/users"])
+        #expect(SoukRoutes.all.allSatisfy { [200, 201].contains($0.successStatus) })
     }
 
     @Test("an operation is marked idempotent exactly when its rpc is", arguments: APIDocument.all)

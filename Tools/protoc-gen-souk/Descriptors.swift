@@ -69,6 +69,8 @@ struct HTTPRuleModel {
     var verb: String
     var path: String
     var body: String
+    /// A success answers 201 Created.
+    var created = false
 }
 
 struct MethodModel {
@@ -236,7 +238,8 @@ func readMethodOptions(_ options: ProtobufCMessage, into method: inout MethodMod
     }
 }
 
-/// `HttpRule` holds only string fields (1–5: the verbs, 6: body), so a few lines of wire parsing read it.
+/// `HttpRule` holds string fields (1–5: the verbs, 6: body) and one bool (7: created), so a
+/// few lines of wire parsing read it.
 func parseHTTPRule(_ bytes: [UInt8]) -> HTTPRuleModel? {
     var rule = HTTPRuleModel(verb: "", path: "", body: "")
     var index = 0
@@ -253,7 +256,13 @@ func parseHTTPRule(_ bytes: [UInt8]) -> HTTPRuleModel? {
         return nil
     }
     while index < bytes.count {
-        guard let key = varint(), key & 7 == 2, let length = varint(), index + Int(length) <= bytes.count else {
+        guard let key = varint() else { return nil }
+        if key & 7 == 0 {
+            guard let value = varint() else { return nil }
+            if key >> 3 == 7 { rule.created = value != 0 }
+            continue
+        }
+        guard key & 7 == 2, let length = varint(), index + Int(length) <= bytes.count else {
             return nil
         }
         let value = String(decoding: bytes[index..<index + Int(length)], as: UTF8.self)

@@ -153,8 +153,8 @@ struct OpenAPIEmitter {
             ])))
         }
         members.append(("responses", .object([
-            ("200", .object([
-                ("description", .string("The \(route.method.outputType.split(separator: ".").last ?? "")")),
+            (route.http.created ? "201" : "200", .object([
+                ("description", .string("The \(route.method.outputType.split(separator: ".").last ?? "")\(route.http.created ? ", created" : "")")),
                 ("content", .object([("application/json", .object([("schema", reference(route.method.outputType))]))])),
             ])),
             ("default", .object([

@@ -40,6 +40,7 @@ struct RoutesEmitter {
                 w.line("    HTTPRoute(")
                 w.line("        verb: .\(route.http.verb), pathTemplate: \"\(route.http.path)\", body: \"\(route.http.body)\",")
                 if let mask = updateMaskField(route) { w.line("        updateMaskField: \"\(mask)\",") }
+                if route.http.created { w.line("        successStatus: 201,") }
                 w.line("        method: \(route.servicePrefix)\(route.service.name).Methods.\(method),")
                 w.line("        request: \(registry[route.method.inputType].swiftName).self, response: \(registry[route.method.outputType].swiftName).self),")
             }

@@ -7,6 +7,7 @@ public enum SoukRoutes {
     public static let all: [HTTPRoute] = [
         HTTPRoute(
             verb: .post, pathTemplate: "/v1/orders", body: "*",
+            successStatus: 201,
             method: OrdersService.Methods.createOrder,
             request: CreateOrderRequest.self, response: Order.self),
         HTTPRoute(
@@ -23,6 +24,7 @@ public enum SoukRoutes {
             request: CancelOrderRequest.self, response: Order.self),
         HTTPRoute(
             verb: .post, pathTemplate: "/v1/payments", body: "*",
+            successStatus: 201,
             method: PaymentsService.Methods.createPayment,
             request: CreatePaymentRequest.self, response: Payment.self),
         HTTPRoute(
@@ -35,6 +37,7 @@ public enum SoukRoutes {
             request: RefundPaymentRequest.self, response: Payment.self),
         HTTPRoute(
             verb: .post, pathTemplate: "/v1/users", body: "*",
+            successStatus: 201,
             method: UsersService.Methods.createUser,
             request: CreateUserRequest.self, response: User.self),
         HTTPRoute(
@@ -80,8 +83,8 @@ public enum SoukRoutes {
               }
             },
             "responses": {
-              "200": {
-                "description": "The Order",
+              "201": {
+                "description": "The Order, created",
                 "content": {
                   "application/json": {
                     "schema": {
@@ -292,8 +295,8 @@ public enum SoukRoutes {
               }
             },
             "responses": {
-              "200": {
-                "description": "The Payment",
+              "201": {
+                "description": "The Payment, created",
                 "content": {
                   "application/json": {
                     "schema": {
@@ -448,8 +451,8 @@ public enum SoukRoutes {
               }
             },
             "responses": {
-              "200": {
-                "description": "The User",
+              "201": {
+                "description": "The User, created",
                 "content": {
                   "application/json": {
                     "schema": {

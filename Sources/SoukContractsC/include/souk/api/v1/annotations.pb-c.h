@@ -46,6 +46,11 @@ struct  Souk__Api__V1__HttpRule
    * bound by the path, a field name for that field only, empty for no body.
    */
   char *body;
+  /*
+   * The rpc creates a resource: its success answers `201 Created` rather
+   * than `200 OK`.
+   */
+  protobuf_c_boolean created;
   Souk__Api__V1__HttpRule__PatternCase pattern_case;
   union {
     char *get;
@@ -57,7 +62,7 @@ struct  Souk__Api__V1__HttpRule
 };
 #define SOUK__API__V1__HTTP_RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&souk__api__v1__http_rule__descriptor) \
-    , (char *)protobuf_c_empty_string, SOUK__API__V1__HTTP_RULE__PATTERN__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, SOUK__API__V1__HTTP_RULE__PATTERN__NOT_SET, {0} }
 
 
 /* Souk__Api__V1__HttpRule methods */
