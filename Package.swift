@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // System libraries.
@@ -78,6 +79,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.copy("Migrations")]),
+
+        // The REST bridge: HTTP/JSON (Hummingbird) in front of the services, from the route table.
+        .target(name: "SoukGateway", dependencies: [
+            "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukWire",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // The TCP transport: framing, connections, server, client pool, interceptors, health.
         .target(name: "SoukRPC", dependencies: [

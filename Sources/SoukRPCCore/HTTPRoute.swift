@@ -34,12 +34,7 @@ public struct HTTPRoute: Sendable {
         self.requestType = request
         self.responseType = response
         self.invoke = { json, transport, options, jsonOptions in
-            let request: Request
-            do {
-                request = try Request(json: json, at: .root)
-            } catch let error as ProtoJSONError {
-                throw RPCError(.invalidArgument, error.message)
-            }
+            let request = try Request(json: json, at: .root)
             let response = try await transport.unary(request, method: method, options: options, responseType: Response.self)
             do {
                 return try response.jsonBytes(options: jsonOptions)
@@ -123,6 +118,18 @@ public struct HTTPRoute: Sendable {
     /// returns the response's JSON, every field written by default (REST answers carry zero values
     /// too). Bad JSON is INVALID_ARGUMENT naming the field.
     public func call(request: JSONValue, transport: any ClientTransport, options: CallOptions,
+                     jsonOptions: JSONEncodingOptions = JSONEncodingOptions(emitUnpopulated: true)) async throws -> [UInt8] {
+        do {
+            return try await invoke(request, transport, options, jsonOptions)
+        } catch let error as ProtoJSONError {
+            throw RPCError(.invalidArgument, error.message)
+        }
+    }
+
+    /// ``call(request:transport:options:jsonOptions:)``, but a request that does not decode
+    /// throws its ``ProtoJSONError`` as it is, with the path of the field at fault, for a
+    /// caller (the REST bridge) that reports that field on its own terms.
+    public func send(request: JSONValue, transport: any ClientTransport, options: CallOptions,
                      jsonOptions: JSONEncodingOptions = JSONEncodingOptions(emitUnpopulated: true)) async throws -> [UInt8] {
         try await invoke(request, transport, options, jsonOptions)
     }
