@@ -136,7 +136,8 @@ let package = Package(
         // What the service test targets share: a migrated schema of its own per test, servers
         // on free ports, the real users service.
         .target(name: "SoukTestSupport", dependencies: [
-            "SoukPostgres", "SoukRPC", "SoukRPCCore", "SoukUsers", "SoukAuth", "SoukContracts",
+            "SoukPostgres", "SoukRPC", "SoukRPCCore", "SoukUsers", "SoukOrders", "SoukPayments", "SoukServiceKit", "SoukAuth",
+            "SoukContracts",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/Fixtures/SoukTestSupport"),
 

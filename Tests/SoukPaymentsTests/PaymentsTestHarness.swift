@@ -13,124 +13,51 @@ import SoukUsers
 import Synchronization
 import Testing
 
-/// The payments service with the real orders and users services, each on a schema of its
-/// own in the test database and each behind a real RPC server on 127.0.0.1: payments calls
-/// orders over TCP (orders can be stopped and started again), orders calls users, and tests
-/// call all three over TCP. The outbox relay runs as it does in `souk payments`.
+/// The payments service with the real orders and users services (``TestSystem``), seen
+/// from the payments side: a counting card network, the orders service observed, every log
+/// line of payments kept.
 struct PaymentsTestHarness: Sendable {
-    let payments: PaymentsService.Client
-    let orders: OrdersService.Client
-    let users: UsersService.Client
-    /// The payments schema, and the URL that reaches it.
-    let pool: PostgresPool
-    let url: String
-    /// The orders schema.
-    let ordersPool: PostgresPool
-    /// The orders server, which a test may stop and start.
-    let ordersServer: RestartableServer
+    let system: TestSystem
     /// What the orders service saw of the payments service's calls.
     let ordersSaw: ObservedOrders
     /// The card network, counting what it charged and refunded.
     let network: CountingCardNetwork
     /// Every log line of the payments service.
     let logs: LogLines
-    let relay: OutboxRelay
-    let serviceKey: SigningKey
-    let userKey: SigningKey
-    /// The payments service's own client of orders.
-    let ordersTransport: RPCClient
-    /// The payments service's key for request fingerprints.
-    let fingerprints: MessageAuthenticator
 
-    /// Relaying settings for tests: quick retries, frequent polls.
-    static var relaySettings: OutboxRelay.Configuration {
-        var configuration = OutboxRelay.Configuration()
-        configuration.firstBackoff = .milliseconds(50)
-        configuration.maxBackoff = .milliseconds(300)
-        configuration.pollInterval = .milliseconds(200)
-        configuration.callTimeout = .seconds(2)
-        configuration.batchSize = 4
-        return configuration
-    }
+    var payments: PaymentsService.Client { PaymentsService.Client(transport: system.paymentsTransport) }
+    var orders: OrdersService.Client { OrdersService.Client(transport: system.ordersTransport) }
+    var users: UsersService.Client { UsersService.Client(transport: system.usersTransport) }
+    /// The payments schema, and the URL that reaches it.
+    var pool: PostgresPool { system.paymentsPool }
+    var url: String { system.paymentsURL }
+    var ordersPool: PostgresPool { system.ordersPool }
+    var ordersServer: RestartableServer { system.ordersServer }
+    var relay: OutboxRelay { system.relay }
+    var serviceKey: SigningKey { system.serviceKey }
+    var userKey: SigningKey { system.userKey }
+    var fingerprints: MessageAuthenticator { system.fingerprints }
+
+    static var relaySettings: OutboxRelay.Configuration { TestSystem.relaySettings }
+    static func ordersClient(_ port: Int) -> RPCClient { TestSystem.ordersClient(port) }
 
     /// `relaying`: run the in-process outbox relay (off when a test runs `souk payments` itself).
     static func with(relaying: Bool = true, _ body: (PaymentsTestHarness) async throws -> Void) async throws {
-        guard let baseURL = TestSchema.baseURL else {
-            Issue.record(Comment(rawValue: TestSchema.missingDatabase))
-            return
-        }
-        let userKey = try SigningKey.generate(id: "users-test")
-        let serviceKey = try SigningKey.generate(id: "services-test")
-        let userTokens = TokenVerifier(issuer: "souk-users", keys: [userKey.verificationKey])
-        try await TestSchema.with(prefix: "users", migrations: UsersServiceHandler.migrations(), baseURL: baseURL) { usersPool, _ in
-        try await TestSchema.with(prefix: "orders", migrations: OrdersServiceHandler.migrations(), baseURL: baseURL) { ordersPool, _ in
-        try await TestSchema.with(prefix: "payments", migrations: PaymentsServiceHandler.migrations(), baseURL: baseURL) { pool, url in
-            let usersHandler = try await TestUsers.handler(pool: usersPool, userKey: userKey, serviceKey: serviceKey)
-            try await TestServer.with(services: [usersHandler]) { usersTransport, _ in
-                let ordersHandler = OrdersServiceHandler(
-                    database: ordersPool,
-                    configuration: .init(
-                        callers: CallerCheck(userTokens: userTokens,
-                                             serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: [serviceKey.verificationKey])),
-                        users: UsersService.Client(transport: usersTransport),
-                        credentials: OutgoingCredentials(caller: "souk-orders", key: serviceKey),
-                        pageTokens: MessageAuthenticator.random()),
-                    logger: TestSchema.logger)
-                let observed = ObservedOrders(ordersHandler)
-                let ordersServer = try await RestartableServer(services: [observed])
-                let ordersTransport = Self.ordersClient(ordersServer.port)
-                let testsOrdersClient = RPCClient(endpoints: [ordersServer.endpoint])
-                let logs = LogLines()
-                let logger = logs.logger(label: "souk.payments")
-                let network = CountingCardNetwork()
-                let ordersService = OrdersService.Client(transport: ordersTransport)
-                let relay = OutboxRelay(database: pool, orders: ordersService,
-                                        credentials: OutgoingCredentials(caller: "souk-payments", key: serviceKey),
-                                        processor: network, configuration: relaySettings, logger: logger)
-                let fingerprints = MessageAuthenticator.random()
-                let handler = PaymentsServiceHandler(
-                    database: pool,
-                    configuration: .init(callers: CallerCheck(userTokens: userTokens,
-                                                              serviceCredentials: ServiceCredentials.verifier(for: "souk-payments", keys: [])),
-                                         orders: ordersService, relay: relay, processor: network,
-                                         fingerprints: fingerprints, pageTokens: MessageAuthenticator.random()),
-                    logger: logger)
-                let relaying = Task { if relaying { try await relay.run() } }
-                defer { relaying.cancel() }
-                do {
-                    try await TestServer.with(services: [handler], logger: logger) { paymentsTransport, _ in
-                        try await body(PaymentsTestHarness(
-                            payments: PaymentsService.Client(transport: paymentsTransport),
-                            orders: OrdersService.Client(transport: testsOrdersClient),
-                            users: UsersService.Client(transport: usersTransport),
-                            pool: pool, url: url, ordersPool: ordersPool, ordersServer: ordersServer, ordersSaw: observed,
-                            network: network, logs: logs, relay: relay, serviceKey: serviceKey, userKey: userKey,
-                            ordersTransport: ordersTransport, fingerprints: fingerprints))
-                    }
-                } catch {
-                    relaying.cancel()
-                    _ = try? await relaying.value
-                    await testsOrdersClient.close()
-                    await ordersTransport.close()
-                    await ordersServer.stop()
-                    throw error
-                }
-                relaying.cancel()
-                _ = try? await relaying.value
-                await testsOrdersClient.close()
-                await ordersTransport.close()
-                await ordersServer.stop()
+        let network = CountingCardNetwork()
+        let logs = LogLines()
+        var options = TestSystem.Options()
+        options.processor = network
+        options.relaying = relaying
+        options.paymentsLogger = logs.logger(label: "souk.payments")
+        options.ordersService = { ObservedOrders($0) }
+        do {
+            try await TestSystem.with(options) { system in
+                try await body(PaymentsTestHarness(system: system, ordersSaw: system.ordersService as! ObservedOrders,
+                                                   network: network, logs: logs))
             }
+        } catch is TestSchemaMissing {
+            Issue.record(Comment(rawValue: TestSchema.missingDatabase))
         }
-        }
-        }
-    }
-
-    /// A client of the orders server that reconnects soon after it comes back.
-    static func ordersClient(_ port: Int) -> RPCClient {
-        RPCClient(endpoints: [RPCClient.Endpoint(host: "127.0.0.1", port: port)],
-                  configuration: .init(connectTimeout: .milliseconds(500),
-                                       reconnectBackoff: .init(initial: .milliseconds(20), maximum: .milliseconds(200))))
     }
 
     /// A new user, signed in: its id and access token.
