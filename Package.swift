@@ -106,7 +106,9 @@ let package = Package(
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
-            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukRPC", "SoukAuth", "SoukContracts", "SoukServiceKit",
+            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGateway", "SoukRPC", "SoukAuth", "SoukContracts",
+            "SoukServiceKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -157,6 +159,13 @@ let package = Package(
         .testTarget(name: "SoukPaymentsTests", dependencies: [
             "SoukPayments", "SoukOrders", "SoukUsers", "SoukContracts", "SoukWire", "SoukProtobuf", "SoukRPCCore", "SoukRPC",
             "SoukAuth", "SoukPostgres", "SoukServiceKit", "SoukTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SoukGatewayTests", dependencies: [
+            "SoukGateway", "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit"]),

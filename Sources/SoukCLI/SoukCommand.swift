@@ -5,7 +5,7 @@ public struct SoukCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "souk",
         abstract: "Souk: users, orders and payments services, and their tools.",
-        subcommands: [UsersCommand.self, OrdersCommand.self, PaymentsCommand.self, MigrateCommand.self, KeysCommand.self])
+        subcommands: [UsersCommand.self, OrdersCommand.self, PaymentsCommand.self, GatewayCommand.self, MigrateCommand.self, KeysCommand.self])
 
     public init() {}
 }

@@ -35,7 +35,7 @@ struct GatewayError: Error {
 
     /// A request body that is not the request message's JSON: the field at fault, by its path.
     init(_ error: ProtoJSONError) {
-        let field = error.path.description == "<root>" ? "" : error.path.description
+        let field = error.fieldPath.isRoot ? "" : error.fieldPath.description
         self.init(.invalidArgument, error.message, violations: field.isEmpty ? [] : [(field, error.message)])
     }
 

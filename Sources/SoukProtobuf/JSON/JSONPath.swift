@@ -42,7 +42,8 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
     return JSONPath(parent: JSONPathNode(parent: parent, component: last), last: component)
   }
 
-  var isRoot: Bool { last == nil }
+  /// The document itself, no field or element of it.
+  public var isRoot: Bool { last == nil }
 
   /// Outermost first.
   var components: [Component] {

@@ -11,6 +11,11 @@ public struct ProtoJSONError: Error, Sendable, Equatable, CustomStringConvertibl
   public var path: JSONPath
   /// A sentence a person can act on; it already mentions the path.
   public var message: String
+  /// For an unknown field: the member's name (``path`` is the object holding it).
+  public var member: String? = nil
+
+  /// Where the error is: the path, and for an unknown field the member itself.
+  public var fieldPath: JSONPath { member.map { path.appending(field: $0) } ?? path }
   /// The message, so logging the error prints something readable.
   public var description: String { message }
 
@@ -24,9 +29,11 @@ public struct ProtoJSONError: Error, Sendable, Equatable, CustomStringConvertibl
   /// A member name the message does not declare; `path` is the object that holds it.
   public static func unknownField(_ name: String, in messageName: String, at path: JSONPath) -> ProtoJSONError {
     let location = path.isRoot ? "" : " at \(path)"
-    return ProtoJSONError(
+    var error = ProtoJSONError(
       kind: .unknownField, path: path,
       message: "unknown field \(JSONText.quoted(name)) in \(messageName)\(location)")
+    error.member = name
+    return error
   }
 
   /// An enum given by a name (or number) the enum does not declare.

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SoukContracts
+import SoukGateway
+import SoukRPC
+import SoukRPCCore
+
+/// `souk gateway`: the REST bridge (HTTP/JSON) in front of the three services, until SIGTERM or SIGINT.
+public struct GatewayCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Run the REST bridge: HTTP/JSON in front of the users, orders and payments services.",
+        discussion: """
+            Settings come from options, or else from the environment: SOUK_GATEWAY_ADDRESS (host:port \
+            to listen on), SOUK_USERS_ADDRESS, SOUK_ORDERS_ADDRESS, SOUK_PAYMENTS_ADDRESS (each \
+            host:port, several joined by commas). Routes: the REST table of the contracts, \
+            /healthz, /readyz and /openapi.json.
+            """)
+
+    @Option(help: "The address to listen on (else SOUK_GATEWAY_ADDRESS's host; default 127.0.0.1).") public var host: String?
+    @Option(help: "The port to listen on (else SOUK_GATEWAY_ADDRESS's port; default 8080; 0: any free port).") public var port: Int?
+    @Option(help: "The users service: host:port, several joined by commas (default 127.0.0.1:50051).") public var usersAddress: String?
+    @Option(help: "The orders service (default 127.0.0.1:50052).") public var ordersAddress: String?
+    @Option(help: "The payments service (default 127.0.0.1:50053).") public var paymentsAddress: String?
+    @Option(help: "Seconds a call may take when the request sets no Grpc-Timeout.") public var defaultTimeoutSeconds = 10
+    @Option(help: "The largest request body, in bytes.") public var maxBodyBytes = 1 << 20
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...300).contains(defaultTimeoutSeconds) else {
+            throw ValidationError("--default-timeout-seconds must be 1 to 300, not \(defaultTimeoutSeconds)")
+        }
+        guard (1024...(64 << 20)).contains(maxBodyBytes) else {
+            throw ValidationError("--max-body-bytes must be 1024 to 67108864, not \(maxBodyBytes)")
+        }
+    }
+
+    /// Where to listen: the options, else SOUK_GATEWAY_ADDRESS, else 127.0.0.1:8080.
+    func listenAddress() throws -> (host: String, port: Int) {
+        var (host, port) = ("127.0.0.1", 8080)
+        if let address = Setting.optional(nil, "SOUK_GATEWAY_ADDRESS") {
+            guard let endpoint = try Setting.endpoints(address, "SOUK_GATEWAY_ADDRESS", option: "--host/--port").first else {
+                throw ValidationError("SOUK_GATEWAY_ADDRESS must be host:port, not \(address)")
+            }
+            (host, port) = (endpoint.host, endpoint.port)
+        }
+        if let option = self.host { host = option }
+        if let option = self.port {
+            guard (0...65_535).contains(option) else { throw ValidationError("--port must be 0 to 65535, not \(option)") }
+            port = option
+        }
+        return (host, port)
+    }
+
+    public func run() async throws {
+        let (host, port) = try listenAddress()
+        let addresses = [
+            (UsersService.serviceName, usersAddress, "SOUK_USERS_ADDRESS", "--users-address", "127.0.0.1:50051"),
+            (OrdersService.serviceName, ordersAddress, "SOUK_ORDERS_ADDRESS", "--orders-address", "127.0.0.1:50052"),
+            (PaymentsService.serviceName, paymentsAddress, "SOUK_PAYMENTS_ADDRESS", "--payments-address", "127.0.0.1:50053"),
+        ]
+        var clients: [RPCClient] = []
+        var services: [String: any ClientTransport] = [:]
+        for (service, option, variable, flag, fallback) in addresses {
+            let endpoints = try Setting.endpoints(Setting.optional(option, variable) ?? fallback, variable, option: flag)
+            let client = RPCClient(endpoints: endpoints)
+            clients.append(client)
+            services[service] = client
+        }
+        var configuration = Gateway.Configuration(services: services)
+        configuration.defaultTimeout = .seconds(defaultTimeoutSeconds)
+        configuration.maxBodyBytes = maxBodyBytes
+        let logger = {
+            var logger = Logger(label: "souk.gateway")
+            logger.logLevel = .info
+            return logger
+        }()
+        let gateway = Gateway(configuration: configuration, logger: logger)
+        let app = Application(
+            responder: gateway,
+            configuration: .init(address: .hostname(host, port: port), serverName: "souk-gateway"),
+            onServerRunning: { channel in
+                logger.notice("gateway listening", metadata: ["address": "\(host):\(channel.localAddress?.port ?? port)"])
+            },
+            logger: logger)
+        // Stopped last to first: the HTTP server drains, then the clients close.
+        let group = ServiceGroup(services: clients.map(ClientCloser.init) + [app],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
