@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries.
@@ -84,8 +85,9 @@ let package = Package(
         .target(name: "SoukGateway", dependencies: [
             "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukWire",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], resources: [.copy("Docs")]),
 
         // The TCP transport: framing, connections, server, client pool, interceptors, health.
         .target(name: "SoukRPC", dependencies: [
@@ -109,6 +111,8 @@ let package = Package(
             "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGateway", "SoukRPC", "SoukAuth", "SoukContracts",
             "SoukServiceKit",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import SoukContracts
 import SoukGateway
@@ -16,7 +18,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             Settings come from options, or else from the environment: SOUK_GATEWAY_ADDRESS (host:port \
             to listen on), SOUK_USERS_ADDRESS, SOUK_ORDERS_ADDRESS, SOUK_PAYMENTS_ADDRESS (each \
             host:port, several joined by commas). Routes: the REST table of the contracts, \
-            /healthz, /readyz and /openapi.json.
+            /healthz, /readyz, /metrics, /openapi.json and /docs.
             """)
 
     @Option(help: "The address to listen on (else SOUK_GATEWAY_ADDRESS's host; default 127.0.0.1).") public var host: String?
@@ -70,7 +72,11 @@ public struct GatewayCommand: AsyncParsableCommand {
             clients.append(client)
             services[service] = client
         }
-        var configuration = Gateway.Configuration(services: services)
+        // One registry for /metrics: the gateway's own metrics, and what the RPC clients
+        // report through swift-metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var configuration = Gateway.Configuration(services: services, metrics: registry)
         configuration.defaultTimeout = .seconds(defaultTimeoutSeconds)
         configuration.maxBodyBytes = maxBodyBytes
         let logger = {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import SoukContracts
 import SoukProtobuf
 import SoukRPCCore
@@ -27,9 +28,13 @@ public struct Gateway: HTTPResponder {
         public var maxJSONDepth = 64
         /// How long `/readyz` waits for each service's health answer.
         public var readinessTimeout: Duration = .seconds(2)
+        /// Where the gateway's metrics go, and what `/metrics` shows (with whatever else
+        /// reports to the same registry, such as the RPC clients through swift-metrics).
+        public var metrics: PrometheusCollectorRegistry
 
-        public init(services: [String: any ClientTransport]) {
+        public init(services: [String: any ClientTransport], metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
             self.services = services
+            self.metrics = metrics
         }
     }
 
@@ -37,6 +42,7 @@ public struct Gateway: HTTPResponder {
     let logger: Logger
     private let matcher: RouteMatcher
     private let openAPI: [UInt8]
+    private let documents: [String: (type: String, bytes: [UInt8])]
 
     public init(configuration: Configuration, routes: [HTTPRoute] = SoukRoutes.all,
                 openAPIDocument: String = SoukRoutes.openAPIDocument, logger: Logger = Logger(label: "souk.gateway")) {
@@ -44,13 +50,31 @@ public struct Gateway: HTTPResponder {
         self.logger = logger
         self.matcher = RouteMatcher(routes: routes)
         self.openAPI = Array(openAPIDocument.utf8)
+        self.documents = Self.loadDocuments()
+    }
+
+    /// The `/docs` page and its assets, shipped with this module.
+    static func loadDocuments() -> [String: (type: String, bytes: [UInt8])] {
+        var documents: [String: (type: String, bytes: [UInt8])] = [:]
+        for (path, file, type) in [("/docs", "index.html", "text/html; charset=utf-8"),
+                                   ("/docs/docs.js", "docs.js", "text/javascript; charset=utf-8"),
+                                   ("/docs/docs.css", "docs.css", "text/css; charset=utf-8")] {
+            if let url = Bundle.module.url(forResource: "Docs/\(file)", withExtension: nil),
+               let data = try? Data(contentsOf: url) {
+                documents[path] = (type, Array(data))
+            }
+        }
+        return documents
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let requestID = Self.requestID(request.headers)
         var response: Response
+        // The route's template (or the document's path), never the raw path: a bounded label.
+        var label = "unmatched"
         do {
-            response = try await route(request, requestID: requestID)
+            response = try await route(request, requestID: requestID, label: &label)
         } catch let error as GatewayError {
             response = Self.errorResponse(error)
         } catch let error as RPCError {
@@ -62,21 +86,42 @@ public struct Gateway: HTTPResponder {
             response = Self.errorResponse(GatewayError(.internal, "the gateway failed to handle the request (request id \(requestID))"))
         }
         response.headers[Self.requestIDField] = requestID
+        let labels = [("route", label), ("status", String(response.status.code))]
+        configuration.metrics.makeCounter(descriptor: Self.requestsMetric, labels: labels).increment()
+        configuration.metrics.makeDurationHistogram(descriptor: Self.latencyMetric, labels: [("route", label)],
+                                                    buckets: Self.latencyBuckets)
+            .record(ContinuousClock.now - started)
         return response
     }
 
-    private func route(_ request: Request, requestID: String) async throws -> Response {
+    private func route(_ request: Request, requestID: String, label: inout String) async throws -> Response {
         let path = request.uri.path
         let method = request.method.rawValue
-        switch (method, path) {
-        case ("GET", "/healthz"):
-            return Self.json(200, Array(#"{"status":"SERVING"}"#.utf8))
-        case ("GET", "/readyz"):
-            return await readiness()
-        case ("GET", "/openapi.json"):
-            return Self.json(200, openAPI)
-        default:
-            break
+        if method == "GET" {
+            switch path {
+            case "/healthz":
+                label = "GET /healthz"
+                return Self.json(200, Array(#"{"status":"SERVING"}"#.utf8))
+            case "/readyz":
+                label = "GET /readyz"
+                return await readiness()
+            case "/openapi.json":
+                label = "GET /openapi.json"
+                return Self.json(200, openAPI)
+            case "/metrics":
+                label = "GET /metrics"
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                return Response(status: .ok, headers: headers,
+                                body: .init(byteBuffer: ByteBuffer(string: configuration.metrics.emitToString())))
+            default:
+                if let document = documents[path] {
+                    label = "GET \(path)"
+                    var headers = HTTPFields()
+                    headers[.contentType] = document.type
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.bytes)))
+                }
+            }
         }
         switch matcher.match(method: method, path: path) {
         case .none:
@@ -86,6 +131,7 @@ public struct Gateway: HTTPResponder {
             error.extraHeaders[.allow] = allowed.joined(separator: ", ")
             throw error.withStatus(405)
         case .route(let route, let pathParameters):
+            label = "\(route.verb.rawValue) \(route.pathTemplate)"
             return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID)
         }
     }
@@ -98,8 +144,21 @@ public struct Gateway: HTTPResponder {
         let body = route.body.isEmpty ? nil : try await readBody(request)
         let json = try route.requestJSON(pathParameters: pathParameters, query: Self.query(request.uri.query), body: body)
         let options = CallOptions(timeout: try timeout(request.headers), metadata: metadata(request.headers, requestID: requestID))
-        let answer = try await route.send(request: json, transport: transport, options: options)
+        let answer: [UInt8]
+        do {
+            answer = try await route.send(request: json, transport: transport, options: options)
+        } catch let error as RPCError {
+            countCall(route, error.code)
+            throw error
+        }
+        countCall(route, .ok)
         return Self.json(route.successStatus, answer)
+    }
+
+    private func countCall(_ route: HTTPRoute, _ code: RPCStatusCode) {
+        configuration.metrics.makeCounter(descriptor: Self.callsMetric, labels: [
+            ("service", route.method.service), ("method", route.method.method), ("code", code.name),
+        ]).increment()
     }
 
     /// The body's JSON; nil when empty. Too large is 413 without reading past the limit.
@@ -187,6 +246,21 @@ public struct Gateway: HTTPResponder {
     }
 
     // MARK: Helpers
+
+    static var requestsMetric: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "souk_gateway", metricName: "requests", unitName: "total",
+        helpText: "HTTP requests answered, by route template and status.") }
+    static var latencyMetric: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "souk_gateway", metricName: "request_duration", unitName: "seconds",
+        helpText: "Time from a request's head to its answer, by route template.") }
+    static var callsMetric: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "souk_gateway", metricName: "service_calls", unitName: "total",
+        helpText: "Calls made to the services, by service, method and status code.") }
+    static let latencyBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+        .seconds(5), .seconds(10),
+    ]
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
     static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!

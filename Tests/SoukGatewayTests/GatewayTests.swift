@@ -174,6 +174,37 @@ struct GatewayTests {
         }
     }
 
+    @Test("/metrics counts requests by route template and status, and the calls to each service")
+    func metrics() async throws {
+        try await H.with { h in
+            let (_, token) = try await h.signUp()
+            _ = try await h.request("GET", "/v1/orders/\(UUID().uuidString.lowercased())", token: token)
+            _ = try await h.request("GET", "/v1/nothing/\(UUID().uuidString)")
+            let metrics = try await h.request("GET", "/metrics")
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(metrics.status == 200 && metrics.header("content-type")?.hasPrefix("text/plain") == true)
+            #expect(text.contains(#"souk_gateway_requests_total{route="GET /v1/orders/{order_id}",status="404"} 1"#), "\(text)")
+            #expect(text.contains(#"souk_gateway_requests_total{route="POST /v1/users",status="201"} 1"#))
+            #expect(text.contains(#"souk_gateway_requests_total{route="unmatched",status="404"} 1"#))
+            #expect(text.contains(#"souk_gateway_service_calls_total{service="souk.orders.v1.OrdersService",method="GetOrder",code="NOT_FOUND"} 1"#))
+            #expect(text.contains("souk_gateway_request_duration_seconds_bucket"))
+        }
+    }
+
+    @Test("/docs is a page that renders /openapi.json, with its script and style served by the gateway itself")
+    func docs() async throws {
+        try await H.with { h in
+            let page = try await h.request("GET", "/docs")
+            let html = String(decoding: page.body, as: UTF8.self)
+            #expect(page.status == 200 && page.header("content-type")?.hasPrefix("text/html") == true)
+            #expect(html.contains(#"src="/docs/docs.js""#) && html.contains(#"href="/docs/docs.css""#))
+            #expect(!html.contains("http://") && !html.contains("https://"))
+            let script = try await h.request("GET", "/docs/docs.js")
+            #expect(script.status == 200 && String(decoding: script.body, as: UTF8.self).contains("/openapi.json"))
+            #expect(try await h.request("GET", "/docs/docs.css").status == 200)
+        }
+    }
+
     @Test("/healthz, /readyz (503 naming a service that is down) and /openapi.json")
     func documents() async throws {
         try await H.with { h in
