@@ -287,7 +287,17 @@ public struct Gateway: HTTPResponder {
            given.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
             return given
         }
-        return UUID().uuidString.lowercased()
+        // A random (version 4 layout) UUID's text, without Foundation's formatting.
+        var hex = Array(randomHex(words: 2).utf8)
+        hex[12] = UInt8(ascii: "4")
+        hex[16] = Array("89ab".utf8)[Int(hex[16] % 4)]
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        for (index, digit) in hex.enumerated() {
+            if [8, 12, 16, 20].contains(index) { text.append(UInt8(ascii: "-")) }
+            text.append(digit)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The caller's W3C `traceparent` when well formed, else a new one (a new trace, sampled).
@@ -300,10 +310,24 @@ public struct Gateway: HTTPResponder {
                 return given
             }
         }
-        func random(_ bytes: Int) -> String {
-            (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        return "00-\(randomHex(words: 2))-\(randomHex(words: 1))-01"
+    }
+
+    /// `words` random 64-bit words as lower-case hex: 16 digits each. (Cheap: one random word
+    /// per 16 digits, no formatting machinery; this runs on every request.)
+    static func randomHex(words: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(words * 16)
+        for _ in 0..<words {
+            var word = generator.next() as UInt64
+            for _ in 0..<16 {
+                bytes.append(digits[Int(word >> 60)])
+                word <<= 4
+            }
         }
-        return "00-\(random(16))-\(random(8))-01"
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func isLowerHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
