@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -9,6 +9,7 @@ let package = Package(
         // For Benchmarks (codec-bench), a package of its own that depends on this one by path.
         .library(name: "SoukContracts", targets: ["SoukContracts", "SoukProtobuf"]),
         .executable(name: "souk-interop-server", targets: ["souk-interop-server"]),
+        .executable(name: "souk-gateway", targets: ["souk-gateway"]),
         // For Benchmarks/RPCBench, which depends on this package by path.
         .library(name: "SoukRPC", targets: ["SoukRPC", "SoukRPCCore"]),
         .library(name: "TestContracts", targets: ["TestContracts"]),
@@ -22,7 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // No traits: without FullFoundation and ConfigurationSupport, Hummingbird needs only
+        // FoundationEssentials, and souk-gateway does not load Foundation (its RSS).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -87,7 +90,19 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Docs")]),
+        ]),
+        // `souk gateway`'s command, also the whole of the souk-gateway executable.
+        .target(name: "SoukGatewayCommand", dependencies: [
+            "SoukGateway", "SoukContracts", "SoukRPC", "SoukRPCCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The gateway alone, for deployments: a smaller process than `souk gateway`.
+        .executableTarget(name: "souk-gateway", dependencies: ["SoukGatewayCommand"]),
 
         // The TCP transport: framing, connections, server, client pool, interceptors, health.
         .target(name: "SoukRPC", dependencies: [
@@ -108,11 +123,8 @@ let package = Package(
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
-            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGateway", "SoukRPC", "SoukAuth", "SoukContracts",
-            "SoukServiceKit",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Metrics", package: "swift-metrics"),
+            "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGatewayCommand", "SoukRPC", "SoukAuth",
+            "SoukContracts", "SoukServiceKit",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

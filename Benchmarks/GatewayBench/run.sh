@@ -4,8 +4,8 @@
 #
 #   Benchmarks/GatewayBench/run.sh        DURATION (10) seconds per route, CONNECTIONS (64)
 #
-# 1. Souk: Tools/dev-db start, `swift build -c release --product souk`, then `souk users`,
-#    `orders`, `payments` and `gateway` (release) on free ports against the cluster's databases.
+# 1. Souk: Tools/dev-db start, a release build, then `souk users`, `orders`, `payments` and
+#    the `souk-gateway` executable on free ports against the cluster's databases.
 #    One account signs up and places an order through the gateway; then, for each of
 #    GET /v1/users/me, GET /v1/orders/{id} and POST /v1/orders: 3 s of warm-up and DURATION s of
 #    `wrk -t2 -c CONNECTIONS --latency`. The gateway's RSS is read at rest (after start) and
@@ -33,7 +33,9 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 Tools/dev-db start >/dev/null
 swift build -c release --product souk >/dev/null
+swift build -c release --product souk-gateway >/dev/null
 SOUK=$(swift build -c release --show-bin-path)/souk
+SOUK_GATEWAY=$(swift build -c release --show-bin-path)/souk-gateway
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
@@ -91,6 +93,7 @@ for pair in users services; do
 done
 P_USERS=$(free_port); P_ORDERS=$(free_port); P_PAYMENTS=$(free_port); P_GATEWAY=$(free_port)
 start() { "$SOUK" "$@" > "$WORK/$1.log" 2>&1 & PIDS+=($!); }
+start_gateway() { "$SOUK_GATEWAY" "$@" > "$WORK/gateway.log" 2>&1 & PIDS+=($!); }
 start users --port "$P_USERS" --database-url "$(Tools/dev-db url users)" \
   --signing-key-file "$WORK/keys/users.key" --service-keys-file "$WORK/keys/services.pub"
 start orders --port "$P_ORDERS" --database-url "$(Tools/dev-db url orders)" --users-address "127.0.0.1:$P_USERS" \
@@ -98,7 +101,7 @@ start orders --port "$P_ORDERS" --database-url "$(Tools/dev-db url orders)" --us
   --service-keys-file "$WORK/keys/services.pub"
 start payments --port "$P_PAYMENTS" --database-url "$(Tools/dev-db url payments)" --orders-address "127.0.0.1:$P_ORDERS" \
   --users-public-keys-file "$WORK/keys/users.pub" --service-signing-key-file "$WORK/keys/services.key"
-start gateway --port "$P_GATEWAY" --users-address "127.0.0.1:$P_USERS" --orders-address "127.0.0.1:$P_ORDERS" \
+start_gateway --port "$P_GATEWAY" --users-address "127.0.0.1:$P_USERS" --orders-address "127.0.0.1:$P_ORDERS" \
   --payments-address "127.0.0.1:$P_PAYMENTS"
 GATEWAY_PID=${PIDS[-1]}
 SOUK_BASE=http://127.0.0.1:$P_GATEWAY

@@ -168,19 +168,9 @@ struct ServiceRunner {
         // A service group stops its services last to first, each after the one before has
         // finished: the server drains first, then the background work, then the pool, and the
         // clients to other services close last, so that calls in flight can still reach them.
-        let closers: [any Service] = clients.map(ClientCloser.init)
+        let closers: [any Service] = clients.map(RPCClientCloser.init)
         let group = ServiceGroup(services: closers + [pool] + made.background + [server],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
-    }
-}
-
-/// Closes an RPC client when the service group shuts down (after the services that use it).
-struct ClientCloser: Service {
-    let client: RPCClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await client.close()
     }
 }

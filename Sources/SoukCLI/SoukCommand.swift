@@ -1,4 +1,5 @@
 import ArgumentParser
+import SoukGatewayCommand
 
 /// `souk`: one command line for every part of the system.
 public struct SoukCommand: AsyncParsableCommand {

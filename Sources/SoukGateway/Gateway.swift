@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -53,18 +52,13 @@ public struct Gateway: HTTPResponder {
         self.documents = Self.loadDocuments()
     }
 
-    /// The `/docs` page and its assets, shipped with this module.
+    /// The `/docs` page and its assets.
     static func loadDocuments() -> [String: (type: String, bytes: [UInt8])] {
-        var documents: [String: (type: String, bytes: [UInt8])] = [:]
-        for (path, file, type) in [("/docs", "index.html", "text/html; charset=utf-8"),
-                                   ("/docs/docs.js", "docs.js", "text/javascript; charset=utf-8"),
-                                   ("/docs/docs.css", "docs.css", "text/css; charset=utf-8")] {
-            if let url = Bundle.module.url(forResource: "Docs/\(file)", withExtension: nil),
-               let data = try? Data(contentsOf: url) {
-                documents[path] = (type, Array(data))
-            }
-        }
-        return documents
+        [
+            "/docs": ("text/html; charset=utf-8", Array(DocsPage.html.utf8)),
+            "/docs/docs.js": ("text/javascript; charset=utf-8", Array(DocsPage.script.utf8)),
+            "/docs/docs.css": ("text/css; charset=utf-8", Array(DocsPage.style.utf8)),
+        ]
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -337,7 +331,7 @@ public struct Gateway: HTTPResponder {
         guard let query, !query.isEmpty else { return [] }
         return query.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (text: Substring) in String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            let decode = { (text: Substring) in String(text.map { $0 == "+" ? " " : $0 }).removingPercentEncoding }
             guard let name = decode(parts[0]), !name.isEmpty else { return nil }
             return (name, parts.count > 1 ? decode(parts[1]) ?? String(parts[1]) : "")
         }

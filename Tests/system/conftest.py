@@ -1,4 +1,4 @@
-"""The whole system as processes: `souk users`, `souk orders`, `souk payments` and `souk gateway`,
+"""The whole system as processes: `souk users`, `souk orders`, `souk payments` and `souk-gateway`,
 built by `swift build`, against the local PostgreSQL cluster's service databases
 (`Tools/dev-db start` must have run, as Tools/test does), on free ports of 127.0.0.1.
 
@@ -90,7 +90,8 @@ def system():
         "payments": ["payments", "--port", str(ports["payments"]), "--database-url", dev_db_url("payments"),
                      "--orders-address", address["orders"], "--users-public-keys-file", str(folder / "users.pub"),
                      "--service-signing-key-file", str(folder / "services.key")],
-        "gateway": ["gateway", "--port", str(ports["gateway"]), "--users-address", address["users"],
+        # The gateway as it is deployed: the souk-gateway executable.
+        "gateway": ["--port", str(ports["gateway"]), "--users-address", address["users"],
                     "--orders-address", address["orders"], "--payments-address", address["payments"]],
     }
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SOUK_")}
@@ -98,7 +99,8 @@ def system():
     try:
         for name, arguments in commands.items():
             log = open(folder / f"{name}.log", "w")
-            running.processes[name] = subprocess.Popen([str(souk)] + arguments, stdout=log, stderr=subprocess.STDOUT,
+            program = souk.with_name("souk-gateway") if name == "gateway" else souk
+            running.processes[name] = subprocess.Popen([str(program)] + arguments, stdout=log, stderr=subprocess.STDOUT,
                                                        stdin=subprocess.DEVNULL, env=environment)
         deadline = time.monotonic() + 90
         while True:

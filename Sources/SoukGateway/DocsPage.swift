@@ -1,3 +1,32 @@
+// The /docs page: HTML, script and style, served by the gateway itself (no CDN). Kept as
+// Swift strings rather than bundle resources: a resource bundle needs Foundation's Bundle,
+// which souk-gateway does not load.
+
+enum DocsPage {
+    static let html = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Souk REST API</title>
+<link rel="stylesheet" href="/docs/docs.css">
+</head>
+<body>
+<header>
+  <h1 id="title">Souk REST API</h1>
+  <p id="summary">Loading <a href="/openapi.json">/openapi.json</a>…</p>
+</header>
+<nav id="toc"></nav>
+<main id="routes"></main>
+<section id="schemas"></section>
+<noscript>This page renders <a href="/openapi.json">the OpenAPI document</a> with JavaScript.</noscript>
+<script src="/docs/docs.js"></script>
+</body>
+</html>
+"""#
+
+    static let script = #"""
 // Renders /openapi.json (served by the same gateway) as a list of routes with their
 // parameters, request bodies, answers and schemas. No other asset is needed.
 "use strict";
@@ -108,3 +137,22 @@ fetch("/openapi.json")
   .catch((error) => {
     document.getElementById("summary").textContent = "Could not load /openapi.json: " + error;
   });
+"""#
+
+    static let style = #"""
+body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem 1.5rem; color: #1d1d1f; }
+h1 { margin-bottom: .25rem; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .25rem; margin-top: 2rem; }
+.route { border: 1px solid #ddd; border-radius: 6px; margin: 1rem 0; padding: .5rem 1rem; }
+.route h3 { margin: .25rem 0; font-family: ui-monospace, monospace; font-size: 1rem; }
+.verb { display: inline-block; min-width: 4.5rem; text-align: center; border-radius: 4px; color: #fff; padding: 0 .4rem; margin-right: .5rem; }
+.verb.get { background: #1a7f37; } .verb.post { background: #0969da; } .verb.patch { background: #9a6700; }
+.verb.put { background: #8250df; } .verb.delete { background: #cf222e; }
+.description { white-space: pre-wrap; color: #444; }
+table { border-collapse: collapse; margin: .5rem 0; }
+td, th { border: 1px solid #e5e5e5; padding: .2rem .5rem; text-align: left; vertical-align: top; font-size: .9rem; }
+code, .type { font-family: ui-monospace, monospace; font-size: .85rem; }
+.tag { color: #666; font-size: .8rem; }
+nav a { margin-right: 1rem; }
+"""#
+}

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Hummingbird
 import Logging
@@ -9,7 +12,8 @@ import SoukGateway
 import SoukRPC
 import SoukRPCCore
 
-/// `souk gateway`: the REST bridge (HTTP/JSON) in front of the three services, until SIGTERM or SIGINT.
+/// `souk gateway` (and the `souk-gateway` executable): the REST bridge (HTTP/JSON) in front of
+/// the three services, until SIGTERM or SIGINT.
 public struct GatewayCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "gateway",
@@ -40,11 +44,29 @@ public struct GatewayCommand: AsyncParsableCommand {
         }
     }
 
+    /// The variable's value, nil when unset or empty.
+    static func environment(_ variable: String) -> String? {
+        guard let value = getenv(variable).map({ String(cString: $0) }), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// `host:port,host:port`: the endpoints of a service's replicas.
+    static func endpoints(_ text: String, _ variable: String, option: String) throws -> [RPCClient.Endpoint] {
+        try text.split(separator: ",").map { part in
+            let trimmed = part.filter { $0 != " " }
+            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
+                  (1...65_535).contains(port), colon > trimmed.startIndex else {
+                throw ValidationError("\(option) (\(variable)): \"\(trimmed)\" is not host:port; give one or more, joined by commas")
+            }
+            return RPCClient.Endpoint(host: String(trimmed[..<colon].filter { $0 != "[" && $0 != "]" }), port: port)
+        }
+    }
+
     /// Where to listen: the options, else SOUK_GATEWAY_ADDRESS, else 127.0.0.1:8080.
     func listenAddress() throws -> (host: String, port: Int) {
         var (host, port) = ("127.0.0.1", 8080)
-        if let address = Setting.optional(nil, "SOUK_GATEWAY_ADDRESS") {
-            guard let endpoint = try Setting.endpoints(address, "SOUK_GATEWAY_ADDRESS", option: "--host/--port").first else {
+        if let address = Self.environment("SOUK_GATEWAY_ADDRESS") {
+            guard let endpoint = try Self.endpoints(address, "SOUK_GATEWAY_ADDRESS", option: "--host/--port").first else {
                 throw ValidationError("SOUK_GATEWAY_ADDRESS must be host:port, not \(address)")
             }
             (host, port) = (endpoint.host, endpoint.port)
@@ -58,6 +80,12 @@ public struct GatewayCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
+        try await serve()
+    }
+
+    /// Serves until SIGTERM or SIGINT (what `run()` does, under a name no synchronous
+    /// `ParsableCommand.run()` can shadow, for the souk-gateway executable).
+    public func serve() async throws {
         let (host, port) = try listenAddress()
         let addresses = [
             (UsersService.serviceName, usersAddress, "SOUK_USERS_ADDRESS", "--users-address", "127.0.0.1:50051"),
@@ -67,8 +95,8 @@ public struct GatewayCommand: AsyncParsableCommand {
         var clients: [RPCClient] = []
         var services: [String: any ClientTransport] = [:]
         for (service, option, variable, flag, fallback) in addresses {
-            let endpoints = try Setting.endpoints(Setting.optional(option, variable) ?? fallback, variable, option: flag)
-            let client = RPCClient(endpoints: endpoints)
+            let text = option ?? Self.environment(variable) ?? fallback
+            let client = RPCClient(endpoints: try Self.endpoints(text, variable, option: flag))
             clients.append(client)
             services[service] = client
         }
@@ -93,7 +121,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             },
             logger: logger)
         // Stopped last to first: the HTTP server drains, then the clients close.
-        let group = ServiceGroup(services: clients.map(ClientCloser.init) + [app],
+        let group = ServiceGroup(services: clients.map(RPCClientCloser.init) + [app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
