@@ -137,8 +137,15 @@ else
   echo "no peer at $PEER_DIR: its columns stay empty" >&2
 fi
 
+# --- 3. The same rpc without the gateway -----------------------------------------------------
+# users-bench calls GetCurrentUser over RPC from CONNECTIONS tasks (its own souk users, same
+# cluster): what GET /v1/users/me costs without HTTP and JSON.
+DIRECT=$(cd Benchmarks/PostgresBench && DURATION=$DURATION CONCURRENCY=$CONNECTIONS swift run -c release users-bench 2>/dev/null \
+  | sed -n 's/^GetCurrentUser: \([0-9]*\) calls\/s, p50 \([0-9]*\) µs, p99 \([0-9]*\) µs.*/\1 \2 \3/p' | head -1)
+echo "direct GetCurrentUser over RPC: ${DIRECT:-not measured}" >&2
+
 # --- The table ------------------------------------------------------------------------------
-python3 - "$WORK/results" "$RSS_REST" "$RSS_AFTER" "$CONNECTIONS" "$DURATION" <<'PY'
+python3 - "$WORK/results" "$RSS_REST" "$RSS_AFTER" "$CONNECTIONS" "$DURATION" "${DIRECT:-}" <<'PY'
 import sys
 rows = [line.strip().split("|") for line in open(sys.argv[1]) if line.strip()]
 results = {(name, label): values.split() for name, label, values in rows}
@@ -157,4 +164,10 @@ for label in labels:
     else:
         print(f"| {label} | {s[0]}{bad} | {s[1]} | {s[2]} | | | | | |")
 print(f"\ngateway RSS: {int(sys.argv[2]) / 1024:.1f} MiB at rest after start, {int(sys.argv[3]) / 1024:.1f} MiB after the load")
+direct = sys.argv[6].split()
+if len(direct) == 3 and ("souk", "GET /v1/users/me") in results:
+    rate, p50, p99 = float(direct[0]), float(direct[1]) / 1000, float(direct[2]) / 1000
+    s = results[("souk", "GET /v1/users/me")]
+    print(f"GetCurrentUser over RPC directly, {sys.argv[4]} in flight: {rate:.0f} calls/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+          f"the gateway adds {float(s[1]) - p50:.2f} ms at p50 and {float(s[2]) - p99:.2f} ms at p99")
 PY
