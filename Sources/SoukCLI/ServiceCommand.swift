@@ -86,7 +86,10 @@ public struct ServiceOptions: ParsableArguments {
     @Option(help: "The address to listen on.") public var host = "127.0.0.1"
     @Option(help: "The port to listen on (0: any free port); each service has its own default.") public var port: Int?
     @Option(help: "The service's PostgreSQL URL (else SOUK_<SERVICE>_DATABASE_URL).") public var databaseURL: String?
-    @Option(help: "Connections to the database at most (else SOUK_<SERVICE>_DATABASE_CONNECTIONS; default: the cores, at least 2).")
+    @Option(help: """
+        Connections to the database at most (else SOUK_<SERVICE>_DATABASE_CONNECTIONS; default: the cores, at least 2; \
+        for orders half the cores, at least 1).
+        """)
     public var databaseConnections: Int?
     @Flag(help: "Do not apply pending migrations at start.") public var noMigrate = false
     @OptionGroup(title: "RPC server limits") public var server: RPCServerOptions
@@ -103,14 +106,19 @@ struct ServiceRunner {
     let options: ServiceOptions
     /// From --database-url or SOUK_<NAME>_DATABASE_URL.
     let databaseURL: String
-    /// From --database-connections or SOUK_<NAME>_DATABASE_CONNECTIONS; by default as many as
-    /// the machine has cores (at least 2). The pool pipelines the statements queued for one
-    /// connection, so a few busy connections serve more calls, with fewer threads woken per
-    /// call, than many idle ones (Benchmarks/README.md).
+    /// From --database-connections or SOUK_<NAME>_DATABASE_CONNECTIONS, else the service's
+    /// default (``defaultDatabaseConnections`` unless it has reason to differ). The pool
+    /// pipelines the statements queued for one connection, so a few busy connections serve
+    /// more calls, with fewer threads woken per call, than many idle ones (Benchmarks/README.md).
     let databaseConnections: Int
 
+    /// As many connections as the machine has cores, at least 2: room for a transaction that
+    /// holds its connection while others go on.
+    static var defaultDatabaseConnections: Int { max(2, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// Reads the database settings, so that a bad one is named before anything starts.
-    init(name: String, defaultPort: Int, options: ServiceOptions) throws {
+    init(name: String, defaultPort: Int, defaultDatabaseConnections: Int = ServiceRunner.defaultDatabaseConnections,
+         options: ServiceOptions) throws {
         self.name = name
         self.defaultPort = defaultPort
         self.options = options
@@ -122,7 +130,7 @@ struct ServiceRunner {
             }
             databaseConnections = count
         } else {
-            databaseConnections = max(2, ProcessInfo.processInfo.activeProcessorCount)
+            databaseConnections = defaultDatabaseConnections
         }
     }
 
