@@ -180,6 +180,7 @@ let package = Package(
         .testTarget(name: "SoukGatewayTests", dependencies: [
             "SoukGateway", "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

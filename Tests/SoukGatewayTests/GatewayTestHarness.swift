@@ -13,8 +13,18 @@ import Testing
 /// The gateway on a free port of 127.0.0.1, in front of the three real services
 /// (``TestSystem``); tests speak HTTP/1.1 to it over TCP.
 struct GatewayTestHarness: Sendable {
-    let system: TestSystem
+    /// The services behind the gateway, when they are the real ones.
+    var system: TestSystem! = nil
     let port: Int
+
+    init(system: TestSystem, port: Int) {
+        self.system = system
+        self.port = port
+    }
+
+    init(port: Int) {
+        self.port = port
+    }
 
     static func with(_ body: (GatewayTestHarness) async throws -> Void) async throws {
         do {
