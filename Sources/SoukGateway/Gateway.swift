@@ -42,6 +42,7 @@ public struct Gateway: HTTPResponder {
     private let matcher: RouteMatcher
     private let openAPI: [UInt8]
     private let documents: [String: (type: String, bytes: [UInt8])]
+    private let metrics: GatewayMetrics
 
     public init(configuration: Configuration, routes: [HTTPRoute] = SoukRoutes.all,
                 openAPIDocument: String = SoukRoutes.openAPIDocument, logger: Logger = Logger(label: "souk.gateway")) {
@@ -50,6 +51,7 @@ public struct Gateway: HTTPResponder {
         self.matcher = RouteMatcher(routes: routes)
         self.openAPI = Array(openAPIDocument.utf8)
         self.documents = Self.loadDocuments()
+        self.metrics = GatewayMetrics(registry: configuration.metrics)
     }
 
     /// The `/docs` page and its assets.
@@ -80,11 +82,7 @@ public struct Gateway: HTTPResponder {
             response = Self.errorResponse(GatewayError(.internal, "the gateway failed to handle the request (request id \(requestID))"))
         }
         response.headers[Self.requestIDField] = requestID
-        let labels = [("route", label), ("status", String(response.status.code))]
-        configuration.metrics.makeCounter(descriptor: Self.requestsMetric, labels: labels).increment()
-        configuration.metrics.makeDurationHistogram(descriptor: Self.latencyMetric, labels: [("route", label)],
-                                                    buckets: Self.latencyBuckets)
-            .record(ContinuousClock.now - started)
+        metrics.request(route: label, status: response.status.code, duration: ContinuousClock.now - started)
         return response
     }
 
@@ -150,9 +148,7 @@ public struct Gateway: HTTPResponder {
     }
 
     private func countCall(_ route: HTTPRoute, _ code: RPCStatusCode) {
-        configuration.metrics.makeCounter(descriptor: Self.callsMetric, labels: [
-            ("service", route.method.service), ("method", route.method.method), ("code", code.name),
-        ]).increment()
+        metrics.call(service: route.method.service, method: route.method.method, code: code.name)
     }
 
     /// The body's JSON; nil when empty. Too large is 413 without reading past the limit.
@@ -241,20 +237,6 @@ public struct Gateway: HTTPResponder {
 
     // MARK: Helpers
 
-    static var requestsMetric: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "souk_gateway", metricName: "requests", unitName: "total",
-        helpText: "HTTP requests answered, by route template and status.") }
-    static var latencyMetric: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "souk_gateway", metricName: "request_duration", unitName: "seconds",
-        helpText: "Time from a request's head to its answer, by route template.") }
-    static var callsMetric: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "souk_gateway", metricName: "service_calls", unitName: "total",
-        helpText: "Calls made to the services, by service, method and status code.") }
-    static let latencyBuckets: [Duration] = [
-        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
-        .seconds(5), .seconds(10),
-    ]
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
     static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
