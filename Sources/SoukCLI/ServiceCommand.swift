@@ -69,14 +69,10 @@ enum Setting {
     /// `host:port,host:port`: the endpoints of a service's replicas.
     static func endpoints(_ value: String?, _ variable: String, option: String) throws -> [RPCClient.Endpoint] {
         let text = try required(value, variable, option: option)
-        return try text.split(separator: ",").map { part in
-            let trimmed = part.trimmingCharacters(in: .whitespaces)
-            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
-                  (1...65_535).contains(port), colon > trimmed.startIndex else {
-                throw ValidationError("\(option) (\(variable)): \"\(trimmed)\" is not host:port; give one or more, joined by commas")
-            }
-            let host = trimmed[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            return RPCClient.Endpoint(host: host, port: port)
+        do {
+            return try RPCClient.Endpoint.list(parsing: text)
+        } catch {
+            throw ValidationError("\(option) (\(variable)): \"\(error.part)\" is not host:port; give one or more, joined by commas")
         }
     }
 }

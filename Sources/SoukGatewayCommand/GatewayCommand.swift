@@ -57,13 +57,10 @@ public struct GatewayCommand: AsyncParsableCommand {
 
     /// `host:port,host:port`: the endpoints of a service's replicas.
     static func endpoints(_ text: String, _ variable: String, option: String) throws -> [RPCClient.Endpoint] {
-        try text.split(separator: ",").map { part in
-            let trimmed = part.filter { $0 != " " }
-            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
-                  (1...65_535).contains(port), colon > trimmed.startIndex else {
-                throw ValidationError("\(option) (\(variable)): \"\(trimmed)\" is not host:port; give one or more, joined by commas")
-            }
-            return RPCClient.Endpoint(host: String(trimmed[..<colon].filter { $0 != "[" && $0 != "]" }), port: port)
+        do {
+            return try RPCClient.Endpoint.list(parsing: text)
+        } catch {
+            throw ValidationError("\(option) (\(variable)): \"\(error.part)\" is not host:port; give one or more, joined by commas")
         }
     }
 

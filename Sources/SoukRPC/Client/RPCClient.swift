@@ -416,3 +416,27 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension RPCClient.Endpoint {
+    /// A part of an endpoint list that is not `host:port`.
+    public struct ListError: Error, Sendable {
+        /// The part, trimmed.
+        public let part: String
+    }
+
+    /// `host:port,host:port`: the endpoints of a service's replicas, as settings give them.
+    /// Spaces around a part are ignored, and an IPv6 host may be bracketed (`[::1]:50051`).
+    public static func list(parsing text: String) throws(ListError) -> [RPCClient.Endpoint] {
+        var endpoints: [RPCClient.Endpoint] = []
+        for part in text.split(separator: ",") {
+            let trimmed = String(part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
+                  (1...65_535).contains(port), colon > trimmed.startIndex else {
+                throw ListError(part: trimmed)
+            }
+            let host = trimmed[..<colon].drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed()
+            endpoints.append(RPCClient.Endpoint(host: String(host), port: port))
+        }
+        return endpoints
+    }
+}
