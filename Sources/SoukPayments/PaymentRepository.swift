@@ -142,13 +142,16 @@ struct PaymentRepository: Sendable {
                    answer_code, answer, answer_message
             FROM idempotency_keys WHERE user_id = \(userID) AND key = \(key)
             """)
-        return try rows.first.map { row in
-            IdempotencyKeyRecord(
-                fingerprint: try row.decode("fingerprint"), paymentID: try row.decode("payment_id"),
-                running: try row.decode("running"), leaseExpired: try row.decode("lease_expired", as: Bool?.self) ?? false,
-                answerCode: try row.decode("answer_code"), answer: try row.decode("answer"),
-                answerMessage: try row.decode("answer_message"))
-        }
+        return try rows.first.map(Self.keyRecord)
+    }
+
+    /// A key's row, as `keyRecord` and `takeOver` select it.
+    private static func keyRecord(_ row: PostgresRow) throws -> IdempotencyKeyRecord {
+        IdempotencyKeyRecord(
+            fingerprint: try row.decode("fingerprint"), paymentID: try row.decode("payment_id"),
+            running: try row.decode("running"), leaseExpired: try row.decode("lease_expired", as: Bool?.self) ?? false,
+            answerCode: try row.decode("answer_code"), answer: try row.decode("answer"),
+            answerMessage: try row.decode("answer_message"))
     }
 
     /// Takes over a running key whose holder's lease ran out (its process died, or it is
@@ -160,11 +163,7 @@ struct PaymentRepository: Sendable {
             WHERE user_id = \(userID) AND key = \(key) AND state = 'running' AND lease_until < now()
             RETURNING fingerprint, payment_id, true AS running, false AS lease_expired, answer_code, answer, answer_message
             """)
-        return try rows.first.map { row in
-            IdempotencyKeyRecord(
-                fingerprint: try row.decode("fingerprint"), paymentID: try row.decode("payment_id"), running: true,
-                leaseExpired: false, answerCode: nil, answer: try row.decode("answer"), answerMessage: nil)
-        }
+        return try rows.first.map(Self.keyRecord)
     }
 
     /// Lets go of a running key after a failure worth retrying, so that the same key starts afresh.
