@@ -38,17 +38,9 @@ struct ForwardingTests {
     static func with(_ users: RecordingUsers, _ body: (GatewayTestHarness, ServiceGroup) async throws -> Void) async throws {
         let gateway = Gateway(configuration: .init(services: [UsersService.serviceName: InProcessTransport(services: [users])]),
                               logger: TestSchema.logger)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(responder: gateway, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: TestSchema.logger)
-        let group = ServiceGroup(services: [app], logger: TestSchema.logger)
-        let running = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        defer { running.cancel() }
-        try await body(GatewayTestHarness(port: port), group)
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
+        try await GatewayTestHarness.serve(gateway) { port, group in
+            try await body(GatewayTestHarness(port: port), group)
+        }
     }
 
     @Test("Authorization, Idempotency-Key, traceparent, tracestate and X-Request-Id reach the service; Grpc-Timeout is its deadline")

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import NIOCore
 import NIOPosix
 import SoukContracts
@@ -34,26 +35,37 @@ struct GatewayTestHarness: Sendable {
                     OrdersService.serviceName: system.ordersTransport,
                     PaymentsService.serviceName: system.paymentsTransport,
                 ]), logger: TestSchema.logger)
-                let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-                let app = Application(responder: gateway, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                                      onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
-                                      logger: TestSchema.logger)
-                let running = Task { try await app.runService() }
-                var iterator = ports.makeAsyncIterator()
-                guard let port = await iterator.next() else { throw CancellationError() }
-                do {
+                try await serve(gateway) { port, _ in
                     try await body(GatewayTestHarness(system: system, port: port))
-                } catch {
-                    running.cancel()
-                    _ = try? await running.value
-                    throw error
                 }
-                running.cancel()
-                _ = try? await running.value
             }
         } catch is TestSchemaMissing {
             Issue.record(Comment(rawValue: TestSchema.missingDatabase))
         }
+    }
+
+    /// Runs `gateway` on a free port of 127.0.0.1 in a service group, as `souk-gateway` does;
+    /// `body` gets the port and the group (to stop it gracefully). Stopped when `body` ends.
+    static func serve(_ gateway: Gateway, _ body: (_ port: Int, _ group: ServiceGroup) async throws -> Void) async throws {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(responder: gateway, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: TestSchema.logger)
+        let group = ServiceGroup(services: [app], logger: TestSchema.logger)
+        let running = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            running.cancel()
+            throw CancellationError()
+        }
+        do {
+            try await body(port, group)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
     }
 
     /// One HTTP/1.1 exchange on a new connection.
