@@ -39,7 +39,6 @@ struct OrdersTestHarness: Sendable {
         }
         let userKey = try SigningKey.generate(id: "users-test")
         let serviceKey = try SigningKey.generate(id: "services-test")
-        let userTokens = TokenVerifier(issuer: "souk-users", keys: [userKey.verificationKey])
         try await TestSchema.with(prefix: "users", migrations: UsersServiceHandler.migrations(), baseURL: baseURL) { usersPool, _ in
             try await TestSchema.with(prefix: "orders", migrations: OrdersServiceHandler.migrations(), baseURL: baseURL) { pool, _ in
                 let usersHandler = try await TestUsers.handler(pool: usersPool, userKey: userKey, serviceKey: serviceKey)
@@ -49,13 +48,8 @@ struct OrdersTestHarness: Sendable {
                     let ordersUsersClient = deadUsersEndpoints.isEmpty ? usersTransport
                         : RPCClient(endpoints: deadUsersEndpoints + [RPCClient.Endpoint(host: "127.0.0.1", port: livePort)])
                     defer { if ordersUsersClient !== usersTransport { Task { await ordersUsersClient.close() } } }
-                    let configuration = OrdersServiceHandler.Configuration(
-                        callers: CallerCheck(userTokens: userTokens,
-                                             serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: [serviceKey.verificationKey])),
-                        users: UsersService.Client(transport: ordersUsersClient),
-                        credentials: OutgoingCredentials(caller: "souk-orders", key: serviceKey),
-                        pageTokens: MessageAuthenticator.random())
-                    let ordersHandler = OrdersServiceHandler(database: pool, configuration: configuration, logger: TestSchema.logger)
+                    let ordersHandler = TestOrders.handler(pool: pool, users: ordersUsersClient, userKey: userKey,
+                                                           serviceKey: serviceKey)
                     try await TestServer.with(services: [ordersHandler]) { ordersTransport, _ in
                         try await body(OrdersTestHarness(
                             orders: OrdersService.Client(transport: ordersTransport),

@@ -82,15 +82,8 @@ public struct TestSystem: Sendable {
         try await TestSchema.with(prefix: "payments", migrations: PaymentsServiceHandler.migrations(), baseURL: baseURL) { pool, url in
             let usersHandler = try await TestUsers.handler(pool: usersPool, userKey: userKey, serviceKey: serviceKey)
             try await TestServer.with(services: [usersHandler]) { usersTransport, _ in
-                let ordersHandler = OrdersServiceHandler(
-                    database: ordersPool,
-                    configuration: .init(
-                        callers: CallerCheck(userTokens: userTokens,
-                                             serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: [serviceKey.verificationKey])),
-                        users: UsersService.Client(transport: usersTransport),
-                        credentials: OutgoingCredentials(caller: "souk-orders", key: serviceKey),
-                        pageTokens: MessageAuthenticator.random()),
-                    logger: TestSchema.logger)
+                let ordersHandler = TestOrders.handler(pool: ordersPool, users: usersTransport, userKey: userKey,
+                                                       serviceKey: serviceKey)
                 let ordersService = options.ordersService(ordersHandler)
                 let ordersServer = try await RestartableServer(services: [ordersService])
                 let paymentsOrdersTransport = Self.ordersClient(ordersServer.port)

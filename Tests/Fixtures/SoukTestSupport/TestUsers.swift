@@ -1,6 +1,9 @@
 import Foundation
 import SoukAuth
 import SoukContracts
+import SoukOrders
+import SoukRPCCore
+import SoukServiceKit
 import SoukPostgres
 import SoukUsers
 
@@ -30,5 +33,24 @@ public enum TestUsers {
         signIn.email = create.email
         signIn.password = create.password
         return (user.id, try await users.authenticate(signIn).accessToken)
+    }
+}
+
+/// The real orders service, for the tests of orders and of the services that call it.
+public enum TestOrders {
+    /// The orders service on `pool`, asking users through `users`: it accepts access tokens
+    /// signed with `userKey` and service credentials signed with `serviceKey`, and signs its
+    /// own calls with `serviceKey`.
+    public static func handler(pool: PostgresPool, users: any ClientTransport, userKey: SigningKey,
+                               serviceKey: SigningKey) -> OrdersServiceHandler {
+        OrdersServiceHandler(
+            database: pool,
+            configuration: .init(
+                callers: CallerCheck(userTokens: TokenVerifier(issuer: "souk-users", keys: [userKey.verificationKey]),
+                                     serviceCredentials: ServiceCredentials.verifier(for: "souk-orders", keys: [serviceKey.verificationKey])),
+                users: UsersService.Client(transport: users),
+                credentials: OutgoingCredentials(caller: "souk-orders", key: serviceKey),
+                pageTokens: MessageAuthenticator.random()),
+            logger: TestSchema.logger)
     }
 }
