@@ -91,9 +91,20 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // What an operator sees of any Souk process: its log lines (text or JSON, with the
+        // request and trace ids of the call), its metrics registry, its admin HTTP port.
+        .target(name: "SoukObservability", dependencies: [
+            "SoukProtobuf", "SoukRPCCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // `souk gateway`'s command, also the whole of the souk-gateway executable.
         .target(name: "SoukGatewayCommand", dependencies: [
-            "SoukGateway", "SoukContracts", "SoukRPC", "SoukRPCCore",
+            "SoukGateway", "SoukContracts", "SoukRPC", "SoukRPCCore", "SoukObservability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -124,7 +135,7 @@ let package = Package(
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
             "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGatewayCommand", "SoukRPC", "SoukAuth",
-            "SoukContracts", "SoukServiceKit",
+            "SoukContracts", "SoukServiceKit", "SoukObservability",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -30,19 +30,20 @@ public struct OrdersCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let users = try Setting.endpoints(usersAddress, "SOUK_USERS_ADDRESS", option: "--users-address")
-        let userKeys = try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
-                                                    option: "--users-public-keys-file")
-        let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",
-                                                option: "--service-signing-key-file")
-        let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file")
         // Every statement of orders is a statement of its own, outside any transaction, so no
         // call holds a connection past its statement: one pipelined connection per two cores
         // serves more calls, with fewer thread hand-offs, than one per core (GetOrder 0.56 of
         // pgbench -S with 1 on two cores, 0.47 with 2; Benchmarks/README.md).
-        let runner = try ServiceRunner(name: "orders", defaultPort: 50052,
+        let runner = try ServiceRunner(name: "orders",
                                        defaultDatabaseConnections: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
                                        options: service)
+        let users = try Setting.endpoints(usersAddress, "SOUK_USERS_ADDRESS", option: "--users-address", fallback: "127.0.0.1:50051")
+        let userKeys = try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
+                                                    option: "--users-public-keys-file", development: "users.pub")
+        let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",
+                                                option: "--service-signing-key-file", development: "services.key")
+        let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file",
+                                                     development: "services.pub")
         let usersClient = RPCClient(endpoints: users)
         try await runner.run(migrations: OrdersServiceHandler.migrations(), clients: [usersClient]) { pool, logger in
             let configuration = OrdersServiceHandler.Configuration(

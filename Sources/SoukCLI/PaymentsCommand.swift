@@ -43,12 +43,12 @@ public struct PaymentsCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let orders = try Setting.endpoints(ordersAddress, "SOUK_ORDERS_ADDRESS", option: "--orders-address")
+        let runner = try ServiceRunner(name: "payments", options: service)
+        let orders = try Setting.endpoints(ordersAddress, "SOUK_ORDERS_ADDRESS", option: "--orders-address", fallback: "127.0.0.1:50052")
         let userKeys = try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
-                                                    option: "--users-public-keys-file")
+                                                    option: "--users-public-keys-file", development: "users.pub")
         let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",
-                                                option: "--service-signing-key-file")
-        let runner = try ServiceRunner(name: "payments", defaultPort: 50053, options: service)
+                                                option: "--service-signing-key-file", development: "services.key")
         let ordersClient = RPCClient(endpoints: orders)
         let retention = Duration.seconds(idempotencyKeyHours * 3600)
         try await runner.run(migrations: PaymentsServiceHandler.migrations(), clients: [ordersClient]) { pool, logger in

@@ -33,22 +33,24 @@ public struct UsersCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let signingKey = try Setting.signingKey(signingKeyFile, "SOUK_USERS_SIGNING_KEY_FILE", option: "--signing-key-file")
+        let runner = try ServiceRunner(name: "users", options: service)
+        let signingKey = try Setting.signingKey(signingKeyFile, "SOUK_USERS_SIGNING_KEY_FILE", option: "--signing-key-file",
+                                                development: "users.key")
         var trustedUserKeys = [signingKey.verificationKey]
         if Setting.optional(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE") != nil {
             trustedUserKeys += try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
-                                                            option: "--users-public-keys-file")
+                                                            option: "--users-public-keys-file", development: "users.pub")
         }
-        let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file")
-        try await ServiceRunner(name: "users", defaultPort: 50051, options: service)
-            .run(migrations: UsersServiceHandler.migrations()) { pool, logger in
-                [try await UsersServiceHandler(
-                    database: pool,
-                    configuration: .init(
-                        tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
-                        userTokens: TokenVerifier(issuer: "souk-users", keys: trustedUserKeys),
-                        serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: serviceKeys)),
-                    logger: logger)]
-            }
+        let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file",
+                                                     development: "services.pub")
+        try await runner.run(migrations: UsersServiceHandler.migrations()) { pool, logger in
+            [try await UsersServiceHandler(
+                database: pool,
+                configuration: .init(
+                    tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
+                    userTokens: TokenVerifier(issuer: "souk-users", keys: trustedUserKeys),
+                    serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: serviceKeys)),
+                logger: logger)]
+        }
     }
 }

@@ -4,11 +4,11 @@ import Glibc
 import ArgumentParser
 import Hummingbird
 import Logging
-import Metrics
 import Prometheus
 import ServiceLifecycle
 import SoukContracts
 import SoukGateway
+import SoukObservability
 import SoukRPC
 import SoukRPCCore
 
@@ -34,6 +34,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The largest request body, in bytes.") public var maxBodyBytes = 1 << 20
     @Option(help: "Connections kept to each endpoint of a service; calls are multiplexed on them.")
     public var connectionsPerEndpoint = 1
+    @OptionGroup(title: "Logs") public var logs: LogOptions
 
     public init() {}
 
@@ -88,6 +89,7 @@ public struct GatewayCommand: AsyncParsableCommand {
     /// Serves until SIGTERM or SIGINT (what `run()` does, under a name no synchronous
     /// `ParsableCommand.run()` can shadow, for the souk-gateway executable).
     public func serve() async throws {
+        try logs.bootstrap()
         let (host, port) = try listenAddress()
         let addresses = [
             (UsersService.serviceName, usersAddress, "SOUK_USERS_ADDRESS", "--users-address", "127.0.0.1:50051"),
@@ -107,16 +109,11 @@ public struct GatewayCommand: AsyncParsableCommand {
         }
         // One registry for /metrics: the gateway's own metrics, and what the RPC clients
         // report through swift-metrics.
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let registry = ProcessMetrics.registry
         var configuration = Gateway.Configuration(services: services, metrics: registry)
         configuration.defaultTimeout = .seconds(defaultTimeoutSeconds)
         configuration.maxBodyBytes = maxBodyBytes
-        let logger = {
-            var logger = Logger(label: "souk.gateway")
-            logger.logLevel = .info
-            return logger
-        }()
+        let logger = Logger(label: "souk.gateway")
         let gateway = Gateway(configuration: configuration, logger: logger)
         let app = Application(
             responder: gateway,

@@ -30,6 +30,15 @@ public struct ServerContext: Sendable {
 
     /// Metadata keys a call made inside a handler carries on from the call it serves.
     public static let propagatedMetadataKeys = ["traceparent", "tracestate", "x-request-id"]
+
+    /// The trace id of the W3C `traceparent` the caller sent (`00-<trace id>-<parent id>-<flags>`),
+    /// for logs; nil when there is none or it is not of that form.
+    public var traceID: Substring? {
+        guard let traceparent = metadata["traceparent"] else { return nil }
+        let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[1].utf8.count == 32 else { return nil }
+        return parts[1]
+    }
 }
 
 /// The trailing metadata a handler adds while it serves a call (``ServerContext/trailingMetadata``).

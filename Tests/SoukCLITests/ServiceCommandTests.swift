@@ -1,21 +1,31 @@
 import ArgumentParser
 import Foundation
 import SoukAuth
-import SoukCLI
+@testable import SoukCLI
 import Testing
 
 @Suite("Service commands: a bad or missing setting is named before anything starts")
 struct ServiceCommandTests {
-    /// The ValidationError `run()` throws for `arguments`.
-    func refusal<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String]) async throws -> String {
+    /// The ValidationError `run()` throws for `arguments`, with no development keys to fall
+    /// back on unless `developmentKeys` names a folder of them.
+    func refusal<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String],
+                                                developmentKeys: String = "/nonexistent/souk-keys") async throws -> String {
         var parsed = try command.parse(arguments)
         do {
-            try await parsed.run()
+            try await Setting.$developmentKeysFolder.withValue(developmentKeys) {
+                try await parsed.run()
+            }
         } catch let error as ValidationError {
             return error.message
         }
         Issue.record("\(command) \(arguments) started")
         return ""
+    }
+
+    /// What a missing key setting says: both ways to give it, and the development fallback.
+    func missingKey(_ option: String, _ variable: String, _ file: String) -> String {
+        "missing setting: pass \(option), or set \(variable) (for a local system, `souk keys dev` makes "
+            + "/nonexistent/souk-keys/\(file), which is used when neither is given)"
     }
 
     /// Key files in a private temporary folder: a service key pair and a users key pair.
@@ -47,8 +57,9 @@ struct ServiceCommandTests {
     func paymentsSettings() async throws {
         let keys = try keyFiles()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
-        let noOrders = try await refusal(PaymentsCommand.self, [])
-        #expect(noOrders == "missing setting: pass --orders-address, or set SOUK_ORDERS_ADDRESS")
+        // The orders address has a default (127.0.0.1:50052); the keys come next.
+        let nothing = try await refusal(PaymentsCommand.self, ["--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        #expect(nothing == missingKey("--users-public-keys-file", "SOUK_USERS_PUBLIC_KEYS_FILE", "users.pub"))
         let noDatabase = try await refusal(PaymentsCommand.self, [
             "--orders-address", "127.0.0.1:50052", "--users-public-keys-file", keys.usersPub,
             "--service-signing-key-file", keys.serviceKey,
@@ -63,10 +74,12 @@ struct ServiceCommandTests {
     func missingSettings() async throws {
         let keys = try keyFiles()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
-        let noKeys = try await refusal(OrdersCommand.self, ["--users-address", "127.0.0.1:50051"])
-        #expect(noKeys == "missing setting: pass --users-public-keys-file, or set SOUK_USERS_PUBLIC_KEYS_FILE")
-        let noSigningKey = try await refusal(OrdersCommand.self, ["--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub])
-        #expect(noSigningKey == "missing setting: pass --service-signing-key-file, or set SOUK_SERVICE_SIGNING_KEY_FILE")
+        let database = ["--database-url", "postgres://nobody@127.0.0.1:1/none"]
+        let noKeys = try await refusal(OrdersCommand.self, ["--users-address", "127.0.0.1:50051"] + database)
+        #expect(noKeys == missingKey("--users-public-keys-file", "SOUK_USERS_PUBLIC_KEYS_FILE", "users.pub"))
+        let noSigningKey = try await refusal(OrdersCommand.self,
+                                             ["--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub] + database)
+        #expect(noSigningKey == missingKey("--service-signing-key-file", "SOUK_SERVICE_SIGNING_KEY_FILE", "services.key"))
         let noDatabase = try await refusal(OrdersCommand.self, [
             "--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub,
             "--service-signing-key-file", keys.serviceKey, "--service-keys-file", keys.servicePub,
@@ -79,11 +92,38 @@ struct ServiceCommandTests {
         let keys = try keyFiles()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
         chmod(keys.serviceKey, 0o644)
+        let database = ["--database-url", "postgres://nobody@127.0.0.1:1/none"]
         let open = try await refusal(OrdersCommand.self, [
             "--users-address", "127.0.0.1:50051", "--users-public-keys-file", keys.usersPub, "--service-signing-key-file", keys.serviceKey,
-        ])
+        ] + database)
         #expect(open.contains("\(keys.serviceKey) is readable by others") && open.contains("chmod 600"))
-        let notAKey = try await refusal(UsersCommand.self, ["--signing-key-file", keys.usersPub, "--service-keys-file", keys.servicePub])
+        let notAKey = try await refusal(UsersCommand.self,
+                                        ["--signing-key-file", keys.usersPub, "--service-keys-file", keys.servicePub] + database)
         #expect(notAKey.contains(keys.usersPub), "\(notAKey)")
+    }
+
+    @Test("with no key settings, a service takes the development keys (souk keys dev's files) and goes on")
+    func developmentKeys() async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let message = try await refusal(OrdersCommand.self, [], developmentKeys: keys.dir)
+        #expect(message == "missing setting: pass --database-url, or set SOUK_ORDERS_DATABASE_URL")
+    }
+
+    @Test("listen and admin addresses: host:port with port 0 to 65535, else named", arguments: [
+        ["--port", "70000"], ["--admin-address", "8081"], ["--admin-address", "127.0.0.1:65536"], ["--log-level", "loud"],
+        ["--log-format", "xml"],
+    ])
+    func badServiceAddresses(arguments: [String]) async throws {
+        let keys = try keyFiles()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        var message = ""
+        do {
+            message = try await refusal(UsersCommand.self, arguments + ["--database-url", "postgres://nobody@127.0.0.1:1/none"],
+                                        developmentKeys: keys.dir)
+        } catch {
+            message = UsersCommand.message(for: error)  // refused while parsing
+        }
+        #expect(message.contains(arguments[0]), "\(message)")
     }
 }

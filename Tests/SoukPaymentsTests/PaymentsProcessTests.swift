@@ -34,7 +34,7 @@ struct PaymentsProcessTests {
             output = folder.appendingPathComponent("payments-\(UUID().uuidString.prefix(6)).log")
             FileManager.default.createFile(atPath: output.path, contents: nil)
             process.executableURL = PaymentsProcessTests.soukBinary
-            process.arguments = ["payments", "--port", "0", "--no-migrate", "--database-url", h.url,
+            process.arguments = ["payments", "--port", "0", "--no-admin", "--no-migrate", "--database-url", h.url,
                                  "--orders-address", "127.0.0.1:\(h.ordersServer.port)",
                                  "--users-public-keys-file", keys.path, "--service-signing-key-file", serviceKey.path,
                                  "--outbox-lease-seconds", "3"]

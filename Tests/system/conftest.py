@@ -81,13 +81,13 @@ def system():
     ports = {name: free_port() for name in ["users", "orders", "payments", "gateway"]}
     address = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
     commands = {
-        "users": ["users", "--port", str(ports["users"]), "--database-url", dev_db_url("users"),
+        "users": ["users", "--port", str(ports["users"]), "--admin-address", "127.0.0.1:0", "--database-url", dev_db_url("users"),
                   "--signing-key-file", str(folder / "users.key"), "--service-keys-file", str(folder / "services.pub")],
-        "orders": ["orders", "--port", str(ports["orders"]), "--database-url", dev_db_url("orders"),
+        "orders": ["orders", "--port", str(ports["orders"]), "--admin-address", "127.0.0.1:0", "--database-url", dev_db_url("orders"),
                    "--users-address", address["users"], "--users-public-keys-file", str(folder / "users.pub"),
                    "--service-signing-key-file", str(folder / "services.key"),
                    "--service-keys-file", str(folder / "services.pub")],
-        "payments": ["payments", "--port", str(ports["payments"]), "--database-url", dev_db_url("payments"),
+        "payments": ["payments", "--port", str(ports["payments"]), "--admin-address", "127.0.0.1:0", "--database-url", dev_db_url("payments"),
                      "--orders-address", address["orders"], "--users-public-keys-file", str(folder / "users.pub"),
                      "--service-signing-key-file", str(folder / "services.key")],
         # The gateway as it is deployed: the souk-gateway executable.

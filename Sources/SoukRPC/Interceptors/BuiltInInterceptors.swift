@@ -57,6 +57,7 @@ public struct ServerLoggingInterceptor: ServerInterceptor {
             "rpc.peer": "\(context.peer)",
         ]
         if let requestID = context.metadata["x-request-id"] { metadata["request_id"] = "\(requestID)" }
+        if let traceID = context.traceID { metadata["trace_id"] = "\(traceID)" }
         if let message { metadata["rpc.status_message"] = "\(message)" }
         logger.log(level: level, "rpc served", metadata: metadata)
     }

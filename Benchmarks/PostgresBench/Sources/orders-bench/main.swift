@@ -55,11 +55,11 @@ let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
 let workDirectory = try makeBenchKeys(executable: me, bench: "orders-bench")
 
 let (usersPort, ordersPort) = (freePort(), freePort())
-guard let usersPID = spawn(me, ["souk", "users", "--port", String(usersPort), "--database-url", usersURL,
+guard let usersPID = spawn(me, ["souk", "users", "--no-admin", "--port", String(usersPort), "--database-url", usersURL,
                                 "--signing-key-file", "\(workDirectory)/users.key",
                                 "--service-keys-file", "\(workDirectory)/services.pub"],
                            outputPath: "\(workDirectory)/users.log") else { fail("cannot start souk users") }
-guard let ordersPID = spawn(me, ["souk", "orders", "--port", String(ordersPort), "--database-url", ordersURL,
+guard let ordersPID = spawn(me, ["souk", "orders", "--no-admin", "--port", String(ordersPort), "--database-url", ordersURL,
                                  "--users-address", "127.0.0.1:\(usersPort)",
                                  "--users-public-keys-file", "\(workDirectory)/users.pub",
                                  "--service-signing-key-file", "\(workDirectory)/services.key",

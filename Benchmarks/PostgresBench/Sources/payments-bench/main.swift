@@ -55,14 +55,14 @@ let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
 // 1. Keys and the servers.
 let work = try makeBenchKeys(executable: me, bench: "payments-bench")
 let (usersPort, ordersPort, paymentsPort) = (freePort(), freePort(), freePort())
-guard let usersPID = spawn(me, ["souk", "users", "--port", String(usersPort), "--database-url", usersURL,
+guard let usersPID = spawn(me, ["souk", "users", "--no-admin", "--port", String(usersPort), "--database-url", usersURL,
                                 "--signing-key-file", "\(work)/users.key", "--service-keys-file", "\(work)/services.pub"],
                            outputPath: "\(work)/users.log") else { fail("cannot start souk users") }
-guard let ordersPID = spawn(me, ["souk", "orders", "--port", String(ordersPort), "--database-url", ordersURL,
+guard let ordersPID = spawn(me, ["souk", "orders", "--no-admin", "--port", String(ordersPort), "--database-url", ordersURL,
                                  "--users-address", "127.0.0.1:\(usersPort)", "--users-public-keys-file", "\(work)/users.pub",
                                  "--service-signing-key-file", "\(work)/services.key", "--service-keys-file", "\(work)/services.pub"],
                             outputPath: "\(work)/orders.log") else { fail("cannot start souk orders") }
-guard let paymentsPID = spawn(me, ["souk", "payments", "--port", String(paymentsPort), "--database-url", paymentsURL,
+guard let paymentsPID = spawn(me, ["souk", "payments", "--no-admin", "--port", String(paymentsPort), "--database-url", paymentsURL,
                                    "--orders-address", "127.0.0.1:\(ordersPort)", "--users-public-keys-file", "\(work)/users.pub",
                                    "--service-signing-key-file", "\(work)/services.key"],
                               outputPath: "\(work)/payments.log") else { fail("cannot start souk payments") }

@@ -58,7 +58,7 @@ let workDirectory = try makeBenchKeys(executable: me, bench: "users-bench")
 
 let port = freePort()
 let serverLog = "\(workDirectory)/server.log"
-guard let serverPID = spawn(me, ["souk", "users", "--port", String(port), "--database-url", usersURL,
+guard let serverPID = spawn(me, ["souk", "users", "--no-admin", "--port", String(port), "--database-url", usersURL,
                                  "--signing-key-file", "\(workDirectory)/users.key",
                                  "--service-keys-file", "\(workDirectory)/services.pub"],
                             outputPath: serverLog) else { fail("cannot start souk users") }
