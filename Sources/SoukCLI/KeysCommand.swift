@@ -80,6 +80,17 @@ public struct KeysCommand: AsyncParsableCommand {
         static let pairs = [("users", "users-dev"), ("services", "services-dev")]
 
         public func run() async throws {
+            try Self.makeKeys(in: dir) { print($0) }
+            print("""
+                SOUK_USERS_SIGNING_KEY_FILE=\(dir)/users.key
+                SOUK_USERS_PUBLIC_KEYS_FILE=\(dir)/users.pub
+                SOUK_SERVICE_SIGNING_KEY_FILE=\(dir)/services.key
+                SOUK_SERVICE_KEYS_FILE=\(dir)/services.pub
+                """)
+        }
+
+        /// Makes the key pairs missing from `dir` (mode 700) and checks the ones kept, saying what it did.
+        static func makeKeys(in dir: String, say: (String) -> Void) throws {
             let manager = FileManager.default
             if !manager.fileExists(atPath: dir) {
                 try manager.createDirectory(atPath: dir, withIntermediateDirectories: true,
@@ -95,28 +106,22 @@ public struct KeysCommand: AsyncParsableCommand {
                     let key = try SigningKey(fileContents: try Setting.readPrivateKey(signing))
                     guard manager.fileExists(atPath: verifying) else {
                         try New.appendPublicKey(key.verificationKey, to: verifying)
-                        print("kept \(signing) (key \(key.id)); wrote its missing public key to \(verifying)")
+                        say("kept \(signing) (key \(key.id)); wrote its missing public key to \(verifying)")
                         continue
                     }
                     let trusted = try VerificationKey.keys(fromFileContents: try Setting.read(verifying))
                     if !trusted.contains(key.verificationKey) {
                         throw ValidationError("\(verifying) does not hold the public key of \(signing); remove both to make a new pair")
                     }
-                    print("kept \(signing) (key \(key.id))")
+                    say("kept \(signing) (key \(key.id))")
                     continue
                 }
                 // A key id with the date, so that a later key can be told apart from this one.
                 // An existing public key file is appended to, not replaced: it may trust other keys.
                 let id = "\(idPrefix)-\(Int(Date().timeIntervalSince1970))"
                 try New.write(try SigningKey.generate(id: id), signingKeyOut: signing, publicKeyOut: verifying)
-                print("wrote \(signing) and \(verifying) (key \(id))")
+                say("wrote \(signing) and \(verifying) (key \(id))")
             }
-            print("""
-                SOUK_USERS_SIGNING_KEY_FILE=\(dir)/users.key
-                SOUK_USERS_PUBLIC_KEYS_FILE=\(dir)/users.pub
-                SOUK_SERVICE_SIGNING_KEY_FILE=\(dir)/services.key
-                SOUK_SERVICE_KEYS_FILE=\(dir)/services.pub
-                """)
         }
     }
 }
