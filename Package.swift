@@ -197,6 +197,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit"]),
+        .testTarget(name: "SoukObservabilityTests", dependencies: [
+            "SoukObservability", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SoukCLITests", dependencies: [
             "SoukCLI", "SoukPostgres", "SoukUsers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
