@@ -27,6 +27,8 @@ let package = Package(
         // FoundationEssentials, and souk-gateway does not load Foundation (its RSS).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Hummingbird's own dependency: its HTTP part types, for the gateway's connection limit.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // System libraries.
@@ -88,6 +90,7 @@ let package = Package(
         .target(name: "SoukGateway", dependencies: [
             "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukWire",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -196,7 +199,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit"]),
+        .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit", "SoukRPCCore"]),
         .testTarget(name: "SoukObservabilityTests", dependencies: [
             "SoukObservability", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
         ]),

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import SoukAuth
 import SoukPostgres
 import SoukRPC
+import SoukServiceKit
 import SoukUsers
 
 /// `souk users`: runs the users service until SIGTERM or SIGINT.
@@ -28,6 +29,12 @@ public struct UsersCommand: AsyncParsableCommand {
     @Option(help: "The file of the public keys of earlier signing keys still trusted (rotation).")
     public var usersPublicKeysFile: String?
     @Option(help: "The file of the public keys of trusted service credentials.") public var serviceKeysFile: String?
+    @Option(help: """
+        Addresses whose x-forwarded-for names the client, for the sign-in throttle per address: the gateway's \
+        (IPv4 addresses or networks, IPv6 addresses, joined by commas; else SOUK_TRUSTED_PROXIES; default \
+        127.0.0.0/8,::1; "none" for none).
+        """)
+    public var trustedProxies: String?
     @OptionGroup public var service: ServiceOptions
 
     public init() {}
@@ -43,14 +50,20 @@ public struct UsersCommand: AsyncParsableCommand {
         }
         let serviceKeys = try Setting.verificationKeys(serviceKeysFile, "SOUK_SERVICE_KEYS_FILE", option: "--service-keys-file",
                                                      development: "services.pub")
+        var configuration = UsersServiceHandler.Configuration(
+            tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
+            userTokens: TokenVerifier(issuer: "souk-users", keys: trustedUserKeys),
+            serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: serviceKeys))
+        if let text = Setting.optional(trustedProxies, "SOUK_TRUSTED_PROXIES") {
+            do {
+                configuration.trustedProxies = text == "none" ? .none : try TrustedProxies(parsing: text)
+            } catch {
+                throw ValidationError("--trusted-proxies (SOUK_TRUSTED_PROXIES): \"\(error.part)\" is neither an IPv4 address or "
+                                      + "network (10.0.0.0/8) nor an IPv6 address")
+            }
+        }
         try await runner.run(migrations: UsersServiceHandler.migrations()) { pool, logger in
-            [try await UsersServiceHandler(
-                database: pool,
-                configuration: .init(
-                    tokenIssuer: TokenIssuer(key: signingKey, issuer: "souk-users"),
-                    userTokens: TokenVerifier(issuer: "souk-users", keys: trustedUserKeys),
-                    serviceCredentials: ServiceCredentials.verifier(for: "souk-users", keys: serviceKeys)),
-                logger: logger)]
+            [try await UsersServiceHandler(database: pool, configuration: configuration, logger: logger)]
         }
     }
 }

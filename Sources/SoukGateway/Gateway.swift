@@ -12,7 +12,7 @@ import SoukWire
 /// (``SoukRoutes``) and the contracts' proto3 JSON. It adds no route of its own beyond health
 /// and documents; what a route does is what its rpc does.
 public struct Gateway: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = GatewayRequestContext
 
     public struct Configuration: Sendable {
         /// The services, by full name (`souk.users.v1.UsersService`): a client of each.
@@ -23,6 +23,8 @@ public struct Gateway: HTTPResponder {
         public var maxTimeout: Duration = .seconds(300)
         /// The largest request body read, declared or streamed.
         public var maxBodyBytes = 1 << 20
+        /// How long a request body may take to arrive, whole.
+        public var bodyTimeout: Duration = .seconds(30)
         /// The deepest nesting of a request body.
         public var maxJSONDepth = 64
         /// How long `/readyz` waits for each service's health answer.
@@ -70,7 +72,7 @@ public struct Gateway: HTTPResponder {
         // The route's template (or the document's path), never the raw path: a bounded label.
         var label = "unmatched"
         do {
-            response = try await route(request, requestID: requestID, label: &label)
+            response = try await route(request, requestID: requestID, client: context.remoteAddress?.ipAddress, label: &label)
         } catch let error as GatewayError {
             response = Self.errorResponse(error)
         } catch let error as RPCError {
@@ -86,7 +88,7 @@ public struct Gateway: HTTPResponder {
         return response
     }
 
-    private func route(_ request: Request, requestID: String, label: inout String) async throws -> Response {
+    private func route(_ request: Request, requestID: String, client: String?, label: inout String) async throws -> Response {
         let path = request.uri.path
         let method = request.method.rawValue
         if method == "GET" {
@@ -124,18 +126,18 @@ public struct Gateway: HTTPResponder {
             throw error.withStatus(405)
         case .route(let route, let pathParameters):
             label = "\(route.verb.rawValue) \(route.pathTemplate)"
-            return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID)
+            return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID, client: client)
         }
     }
 
     private func call(_ route: HTTPRoute, pathParameters: [String: String], request: Request,
-                      requestID: String) async throws -> Response {
+                      requestID: String, client: String?) async throws -> Response {
         guard let transport = configuration.services[route.method.service] else {
             throw GatewayError(.unavailable, "the gateway has no address for \(route.method.service)")
         }
         let body = route.body.isEmpty ? nil : try await readBody(request)
         let json = try route.requestJSON(pathParameters: pathParameters, query: Self.query(request.uri.query), body: body)
-        let options = CallOptions(timeout: try timeout(request.headers), metadata: metadata(request.headers, requestID: requestID))
+        let options = CallOptions(timeout: try timeout(request.headers), metadata: metadata(request.headers, requestID: requestID, client: client))
         let answer: [UInt8]
         do {
             answer = try await route.send(request: json, transport: transport, options: options)
@@ -157,11 +159,29 @@ public struct Gateway: HTTPResponder {
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw GatewayError(.invalidArgument, "the request body is \(declared) bytes; the limit is \(limit) bytes").withStatus(413)
         }
+        // A body that trickles in (a byte a second) would hold its connection and its task for
+        // days under the size limit alone: it has a time limit too.
+        enum Outcome: Sendable { case body(ByteBuffer), tooLarge, late }
+        let (body, timeout) = (request.body, configuration.bodyTimeout)
+        let outcome = await withTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                do { return .body(try await body.collect(upTo: limit)) } catch { return .tooLarge }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return .late
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
         let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch {
-            throw GatewayError(.invalidArgument, "the request body is over the limit of \(limit) bytes").withStatus(413)
+        switch outcome {
+        case .body(let collected): buffer = collected
+        case .tooLarge: throw GatewayError(.invalidArgument, "the request body is over the limit of \(limit) bytes").withStatus(413)
+        case .late:
+            throw GatewayError(.deadlineExceeded, "the request body did not arrive within \(timeout); send it whole, at once")
+                .withStatus(408)
         }
         if buffer.readableBytes == 0 { return nil }
         return try buffer.readableBytesView.withContiguousStorageIfAvailable { bytes in
@@ -169,9 +189,12 @@ public struct Gateway: HTTPResponder {
         } ?? JSONParser.parse(Array(buffer.readableBytesView), maxDepth: configuration.maxJSONDepth, maxBytes: limit)
     }
 
-    /// The call's metadata: the caller's credential and idempotency key, and the trace context.
-    private func metadata(_ headers: HTTPFields, requestID: String) -> Metadata {
+    /// The call's metadata: the caller's credential and idempotency key, the trace context, and
+    /// the client's address as `x-forwarded-for` (the socket's: whatever the client sent under
+    /// that name is not passed on, so it cannot pose as another address).
+    private func metadata(_ headers: HTTPFields, requestID: String, client: String?) -> Metadata {
         var metadata = Metadata()
+        if let client { metadata.append("x-forwarded-for", client) }
         if let authorization = headers[.authorization] { metadata.append("authorization", authorization) }
         if let key = headers[Self.idempotencyKeyField] { metadata.append("idempotency-key", key) }
         metadata.append("traceparent", Self.traceparent(headers[Self.traceparentField]))

@@ -34,6 +34,12 @@ public struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The largest request body, in bytes.") public var maxBodyBytes = 1 << 20
     @Option(help: "Connections kept to each endpoint of a service; calls are multiplexed on them.")
     public var connectionsPerEndpoint = 1
+    @Option(help: "Seconds a request body may take to arrive, whole.") public var bodyTimeoutSeconds = 30
+    @Option(help: "Seconds a connection may sit without a complete request part before it is closed.")
+    public var idleTimeoutSeconds = 60
+    @Option(help: "Connections in all.") public var maxConnections = 10_000
+    @Option(help: "Connections from one client address; past it a new one is answered 429.")
+    public var maxConnectionsPerClient = 256
     @OptionGroup(title: "Logs") public var logs: LogOptions
 
     public init() {}
@@ -44,6 +50,13 @@ public struct GatewayCommand: AsyncParsableCommand {
         }
         guard (1...64).contains(connectionsPerEndpoint) else {
             throw ValidationError("--connections-per-endpoint must be 1 to 64, not \(connectionsPerEndpoint)")
+        }
+        for (name, value, range) in [("--body-timeout-seconds", bodyTimeoutSeconds, 1...3600),
+                                     ("--idle-timeout-seconds", idleTimeoutSeconds, 1...86_400),
+                                     ("--max-connections", maxConnections, 1...1_000_000),
+                                     ("--max-connections-per-client", maxConnectionsPerClient, 1...1_000_000)]
+        where !range.contains(value) {
+            throw ValidationError("\(name) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
         }
         guard (1024...(64 << 20)).contains(maxBodyBytes) else {
             throw ValidationError("--max-body-bytes must be 1024 to 67108864, not \(maxBodyBytes)")
@@ -113,15 +126,16 @@ public struct GatewayCommand: AsyncParsableCommand {
         var configuration = Gateway.Configuration(services: services, metrics: registry)
         configuration.defaultTimeout = .seconds(defaultTimeoutSeconds)
         configuration.maxBodyBytes = maxBodyBytes
+        configuration.bodyTimeout = .seconds(bodyTimeoutSeconds)
         let logger = Logger(label: "souk.gateway")
         let gateway = Gateway(configuration: configuration, logger: logger)
-        let app = Application(
-            responder: gateway,
-            configuration: .init(address: .hostname(host, port: port), serverName: "souk-gateway"),
-            onServerRunning: { channel in
-                logger.notice("gateway listening", metadata: ["address": "\(host):\(channel.localAddress?.port ?? port)"])
-            },
-            logger: logger)
+        var limits = ConnectionLimits()
+        limits.maxConnections = maxConnections
+        limits.maxConnectionsPerClient = maxConnectionsPerClient
+        limits.idleTimeout = .seconds(idleTimeoutSeconds)
+        let app = gateway.application(host: host, port: port, limits: limits, logger: logger) { bound in
+            logger.notice("gateway listening", metadata: ["address": "\(host):\(bound)"])
+        }
         // Stopped last to first: the HTTP server drains, then the clients close.
         let group = ServiceGroup(services: clients.map(RPCClientCloser.init) + [app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -30,6 +30,10 @@ public struct UsersServiceHandler: UsersService.Handler {
         /// back. Against spraying one password over many accounts.
         public var maxFailedSignInsPerPeer: Int = 100
         public var throttleWindow: Duration = .seconds(15 * 60)
+        /// Whose `x-forwarded-for` names the client of a call, for the per-address throttle:
+        /// the gateway's address. Behind it, every sign-in would otherwise count against the
+        /// gateway, and one client's failures would lock everyone out.
+        public var trustedProxies: TrustedProxies = .loopback
         public var lockout: Duration = .seconds(15 * 60)
 
         public init(tokenIssuer: TokenIssuer, userTokens: TokenVerifier, serviceCredentials: TokenVerifier,
@@ -87,7 +91,7 @@ public struct UsersServiceHandler: UsersService.Handler {
             throw refused
         }
         let emailKey = UserRules.emailKey(email)
-        let peerKey = Self.peerKey(context.peer)
+        let peerKey = "peer:" + configuration.trustedProxies.clientAddress(of: context)
         return try await usingDatabase(logger: logger) {
             try await purgeExpiredSignInAttemptsNowAndThen()
             // Spraying many accounts from one address is bounded too.
@@ -207,15 +211,6 @@ public struct UsersServiceHandler: UsersService.Handler {
             logger.error("password hashing failed", metadata: ["error": "\(error.message)"])
             throw error.rpcError
         }
-    }
-
-    /// The throttle key of a caller's address: `peer:` and its IP, without the port.
-    static func peerKey(_ peer: String) -> String {
-        var address = Substring(peer)
-        if let colon = address.lastIndex(of: ":"), address[address.index(after: colon)...].allSatisfy(\.isNumber) {
-            address = address[..<colon]
-        }
-        return "peer:" + address.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
     }
 
     /// Purges expired throttle rows, at most once a minute.

@@ -35,10 +35,13 @@ final class RecordingUsers: UsersService.Handler, Sendable {
 @Suite("What the gateway passes on to a service: credentials, trace context, deadline; and its graceful stop")
 struct ForwardingTests {
     /// The gateway on a free port in front of `users` (in process), inside a service group.
-    static func with(_ users: RecordingUsers, _ body: (GatewayTestHarness, ServiceGroup) async throws -> Void) async throws {
-        let gateway = Gateway(configuration: .init(services: [UsersService.serviceName: InProcessTransport(services: [users])]),
-                              logger: TestSchema.logger)
-        try await GatewayTestHarness.serve(gateway) { port, group in
+    static func with(_ users: RecordingUsers, limits: ConnectionLimits = ConnectionLimits(),
+                     configure: (inout Gateway.Configuration) -> Void = { _ in },
+                     _ body: (GatewayTestHarness, ServiceGroup) async throws -> Void) async throws {
+        var configuration = Gateway.Configuration(services: [UsersService.serviceName: InProcessTransport(services: [users])])
+        configure(&configuration)
+        let gateway = Gateway(configuration: configuration, logger: TestSchema.logger)
+        try await GatewayTestHarness.serve(gateway, limits: limits) { port, group in
             try await body(GatewayTestHarness(port: port), group)
         }
     }
@@ -58,6 +61,7 @@ struct ForwardingTests {
             #expect(seen.metadata["authorization"] == "Bearer abc" && seen.metadata["idempotency-key"] == "k-1")
             #expect(seen.metadata["traceparent"] == trace && seen.metadata["tracestate"] == "vendor=1")
             #expect(seen.metadata["x-request-id"] == "req-7")
+            #expect(seen.metadata["x-forwarded-for"] == "127.0.0.1", "the client's socket address, for per-client throttles")
             let deadline = try #require(seen.deadline)
             #expect(deadline > started + .seconds(2) && deadline <= ContinuousClock.now + .seconds(3))
         }

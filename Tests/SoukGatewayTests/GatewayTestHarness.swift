@@ -46,10 +46,12 @@ struct GatewayTestHarness: Sendable {
 
     /// Runs `gateway` on a free port of 127.0.0.1 in a service group, as `souk-gateway` does;
     /// `body` gets the port and the group (to stop it gracefully). Stopped when `body` ends.
-    static func serve(_ gateway: Gateway, _ body: (_ port: Int, _ group: ServiceGroup) async throws -> Void) async throws {
+    static func serve(_ gateway: Gateway, limits: ConnectionLimits = ConnectionLimits(),
+                      _ body: (_ port: Int, _ group: ServiceGroup) async throws -> Void) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(responder: gateway, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: TestSchema.logger)
+        let app = gateway.application(host: "127.0.0.1", port: 0, limits: limits, logger: TestSchema.logger) {
+            portContinuation.yield($0)
+        }
         let group = ServiceGroup(services: [app], logger: TestSchema.logger)
         let running = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()

@@ -123,6 +123,42 @@ struct UsersUnderAttackTests {
         }
     }
 
+    @Test("behind the gateway each client has its own per-address budget: the gateway's x-forwarded-for counts, a client's own does not")
+    func forwardedClientsAreThrottledApart() async throws {
+        try await UsersTestHarness.with { h in
+            _ = try await h.createUser()
+            var configuration = h.configuration
+            configuration.maxFailedSignInsPerPeer = 2
+            let handler = try await UsersServiceHandler(database: h.pool, configuration: configuration, logger: UsersTestHarness.logger)
+            /// A wrong-password sign-in from `peer` (to another account each time, so that no
+            /// account's own limit plays a part), with `forwardedFor` as the gateway would send it.
+            var attempts = 0
+            func signIn(peer: String, forwardedFor: String?) async throws -> RPCStatusCode {
+                attempts += 1
+                var metadata = Metadata()
+                if let forwardedFor { metadata.append("x-forwarded-for", forwardedFor) }
+                let context = ServerContext(method: UsersService.Methods.authenticate, metadata: metadata, peer: peer)
+                var request = AuthenticateRequest()
+                request.email = "victim\(attempts)@example.com"
+                request.password = "Summer2026!!"
+                return try await rpcError { _ = try await handler.authenticate(request, context: context) }.code
+            }
+            // One client behind the gateway (127.0.0.1, trusted by default) uses up its budget...
+            #expect(try await signIn(peer: "127.0.0.1:40000", forwardedFor: "203.0.113.7") == .unauthenticated)
+            #expect(try await signIn(peer: "127.0.0.1:40001", forwardedFor: "203.0.113.7") == .unauthenticated)
+            #expect(try await signIn(peer: "127.0.0.1:40002", forwardedFor: "203.0.113.7") == .resourceExhausted)
+            // ... and another client behind the same gateway still has its own.
+            #expect(try await signIn(peer: "127.0.0.1:40003", forwardedFor: "198.51.100.4") == .unauthenticated)
+            // A caller that is not a trusted proxy cannot pick its address: its x-forwarded-for is ignored.
+            #expect(try await signIn(peer: "192.0.2.50:1000", forwardedFor: "198.51.100.99") == .unauthenticated)
+            #expect(try await signIn(peer: "192.0.2.50:1001", forwardedFor: "198.51.100.98") == .unauthenticated)
+            #expect(try await signIn(peer: "192.0.2.50:1002", forwardedFor: "198.51.100.97") == .resourceExhausted)
+            let keys = try await h.pool.query("SELECT email_key FROM login_failures WHERE email_key LIKE 'peer:%' ORDER BY 1")
+                .map { try $0.decode(0, as: String.self) }
+            #expect(keys == ["peer:192.0.2.50", "peer:198.51.100.4", "peer:203.0.113.7"])
+        }
+    }
+
     @Test("an address whose last allowed attempt succeeds is not locked: a successful sign-in gives its attempt back")
     func successAtThePeerLimit() async throws {
         try await UsersTestHarness.with { h in
