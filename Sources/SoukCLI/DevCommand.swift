@@ -15,7 +15,8 @@ public struct DevCommand: AsyncParsableCommand {
             (Tools/dev-db start), migrates the three databases, makes the development keys (var/keys), \
             starts users, orders, payments and the gateway as child processes with their logs behind \
             their names, waits until every /readyz answers 200, and prints the URLs. Ctrl-C or SIGTERM \
-            stops the gateway, then the services (each drains its calls), then PostgreSQL. Addresses come \
+            stops the gateway, then the services (each drains its calls), then PostgreSQL if this run \
+            started it. Addresses come \
             from SOUK_USERS_ADDRESS, SOUK_ORDERS_ADDRESS, SOUK_PAYMENTS_ADDRESS, SOUK_GATEWAY_ADDRESS and \
             SOUK_<SERVICE>_ADMIN_ADDRESS when set, else 127.0.0.1 ports 50051-50053, 8080 and 8081-8083; \
             the cluster from SOUK_PG_PORT and SOUK_PG_DIR (see Tools/dev-db).
@@ -52,10 +53,14 @@ public struct DevCommand: AsyncParsableCommand {
         let souk = try Self.executablePath()
         var childEnvironment = environment
         let devDB = "Tools/dev-db"
+        // Whether this run starts the cluster, and so stops it at the end.
+        var startedDatabase = false
         if !noDatabase {
             guard FileManager.default.isExecutableFile(atPath: devDB) else {
                 throw ValidationError("souk dev runs from the checkout: \(devDB) is not here (cd to the checkout, or pass --no-database)")
             }
+            // A cluster that was running before (another shell's, the tests') is left running at the end.
+            startedDatabase = (try? capture([devDB, "status"], environment: environment)) == nil
             try runToEnd(name: "postgres", [devDB, "start"], environment: environment, index: 4)
             for service in ["users", "orders", "payments"] {
                 childEnvironment["SOUK_\(service.uppercased())_DATABASE_URL"] = try capture([devDB, "url", service], environment: environment)
@@ -94,7 +99,7 @@ public struct DevCommand: AsyncParsableCommand {
 
         if let failure = await waitUntilReady(parts, supervisor: supervisor) {
             say.write(failure)
-            await stop(supervisor, say: say)
+            await stop(supervisor, stopDatabase: startedDatabase, say: say)
             throw ExitCode.failure
         }
         for line in Self.banner(parts) { say.write(line) }
@@ -110,7 +115,7 @@ public struct DevCommand: AsyncParsableCommand {
             let recent = (restarts[name] ?? []).filter { ContinuousClock.now - $0 < .seconds(60) }
             guard recent.count < 5, let index = parts.firstIndex(where: { $0.name == name }) else {
                 say.write("\(name) exited (\(ChildProcess.describe(status: status))) 5 times within a minute; stopping the rest")
-                await stop(supervisor, say: say)
+                await stop(supervisor, stopDatabase: startedDatabase, say: say)
                 throw ExitCode.failure
             }
             say.write("\(name) exited (\(ChildProcess.describe(status: status))); starting it again in 1 s")
@@ -119,7 +124,7 @@ public struct DevCommand: AsyncParsableCommand {
             if supervisor.signalled { continue }
             try start(index)
         }
-        await stop(supervisor, say: say)
+        await stop(supervisor, stopDatabase: startedDatabase, say: say)
     }
 
     /// Where each part listens: the environment's addresses, else the defaults.
@@ -197,8 +202,8 @@ public struct DevCommand: AsyncParsableCommand {
     }
 
     /// Stops the gateway, then payments, orders and users (each after the ones that call it),
-    /// each with SIGTERM and up to 30 s to drain, then the cluster.
-    func stop(_ supervisor: Supervisor, say: LinePrefixer) async {
+    /// each with SIGTERM and up to 30 s to drain, then the cluster if this run started it.
+    func stop(_ supervisor: Supervisor, stopDatabase: Bool, say: LinePrefixer) async {
         supervisor.stopping = true
         for name in ["gateway", "payments", "orders", "users"] {
             guard let child = supervisor.child(named: name), !child.hasExited else { continue }
@@ -209,7 +214,7 @@ public struct DevCommand: AsyncParsableCommand {
                 _ = child.wait(timeout: .seconds(5))
             }
         }
-        if !noDatabase {
+        if stopDatabase {
             try? runToEnd(name: "postgres", ["Tools/dev-db", "stop"], environment: ProcessInfo.processInfo.environment, index: 4)
         }
         say.write("stopped")
