@@ -123,9 +123,28 @@ extension ProtoArena {
     }
 
     /// A map field: protobuf-c sees it as a repeated entry message; `makeEntry` builds one entry's C struct.
+    /// Entries go in key order, so that a message has one encoding, whatever order its dictionary
+    /// iterates in (a fingerprint of it, a byte-for-byte comparison, a cache key depend on that).
     @inlinable
-    public mutating func mapEntries<K, V, Entry>(
+    public mutating func mapEntries<K: Comparable, V, Entry>(
         _ map: [K: V],
+        _ makeEntry: (inout ProtoArena, K, V) throws -> Entry
+    ) throws -> UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>? {
+        try mapEntries(map.sorted { $0.key < $1.key }, makeEntry)
+    }
+
+    /// A map field with bool keys: false, then true.
+    @inlinable
+    public mutating func mapEntries<V, Entry>(
+        _ map: [Bool: V],
+        _ makeEntry: (inout ProtoArena, Bool, V) throws -> Entry
+    ) throws -> UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>? {
+        try mapEntries(map.sorted { !$0.key && $1.key }, makeEntry)
+    }
+
+    @inlinable
+    mutating func mapEntries<K, V, Entry>(
+        _ map: [(key: K, value: V)],
         _ makeEntry: (inout ProtoArena, K, V) throws -> Entry
     ) throws -> UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>? {
         if map.isEmpty { return nil }
