@@ -118,9 +118,12 @@ let package = Package(
         // The gateway alone, for deployments: a smaller process than `souk gateway`.
         .executableTarget(name: "souk-gateway", dependencies: ["SoukGatewayCommand"]),
 
+        // Contracts known by their descriptors: the descriptor pool, a codec for messages no
+        // type was generated for, and the reflection service every server hosts.
+        .target(name: "SoukReflection", dependencies: ["SoukProtobuf", "SoukRPCCore", "SoukWire"]),
         // The TCP transport: framing, connections, server, client pool, interceptors, health.
         .target(name: "SoukRPC", dependencies: [
-            "SoukRPCCore", "SoukWire", "SoukProtobuf", "CSoukMalloc",
+            "SoukRPCCore", "SoukWire", "SoukProtobuf", "SoukReflection", "CSoukMalloc",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -132,13 +135,13 @@ let package = Package(
         .executableTarget(name: "protoc-gen-souk", dependencies: ["ProtobufDescriptorC", "CProtobufC"],
                           path: "Tools/protoc-gen-souk"),
         // Decodes and re-encodes files written by Python's protobuf runtime, for Tests/contract.
-        .executableTarget(name: "souk-contract-roundtrip", dependencies: ["SoukContracts", "SoukWire", "SoukProtobuf", "TestContracts"],
+        .executableTarget(name: "souk-contract-roundtrip", dependencies: ["SoukContracts", "SoukWire", "SoukProtobuf", "SoukReflection", "TestContracts"],
                           path: "Tools/souk-contract-roundtrip"),
 
         // The `souk` command line: its commands as a library, so that tests can run them.
         .target(name: "SoukCLI", dependencies: [
             "SoukPostgres", "SoukUsers", "SoukOrders", "SoukPayments", "SoukGatewayCommand", "SoukRPC", "SoukAuth",
-            "SoukContracts", "SoukServiceKit", "SoukObservability",
+            "SoukContracts", "SoukServiceKit", "SoukObservability", "SoukReflection", "SoukWire", "SoukProtobuf", "SoukRPCCore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -200,6 +203,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukServiceKitTests", dependencies: ["SoukServiceKit", "SoukRPCCore"]),
+        .testTarget(name: "SoukReflectionTests", dependencies: [
+            "SoukReflection", "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukWire", "TestContracts",
+        ]),
         .testTarget(name: "SoukObservabilityTests", dependencies: [
             "SoukObservability", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
         ]),

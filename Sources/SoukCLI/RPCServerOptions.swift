@@ -34,6 +34,8 @@ public struct RPCServerOptions: ParsableArguments {
         "Where handlers run: event-loop (their connection's event loop, no thread hop; for handlers that never block) or pool (Swift's global pool).",
         valueName: "event-loop|pool"))
     public var handlers: HandlerPlacement = .eventLoop
+    @Flag(help: "Serve no reflection service (souk.rpc.v1.ReflectionService: what `souk call` lists and describes).")
+    public var noReflection = false
 
     /// Where a service's handlers run. Souk's own handlers never block a thread: SQL runs on
     /// the database pool's threads and password hashes on the hasher's, so by default they
@@ -69,7 +71,7 @@ public struct RPCServerOptions: ParsableArguments {
 
     /// A server configuration on `host`:`port` with these limits.
     public func configuration(host: String, port: Int) -> RPCServer.Configuration {
-        RPCServer.Configuration(
+        var configuration = RPCServer.Configuration(
             host: host, port: port,
             limits: FrameLimits(maxFrameLength: maxFrameBytes, maxHeaderLength: maxHeaderBytes),
             maxConcurrentCallsPerConnection: maxConcurrentCalls,
@@ -80,5 +82,7 @@ public struct RPCServerOptions: ParsableArguments {
             maxUnsentBytesPerConnection: maxUnsentBytesPerConnection, maxUnsentBytes: maxUnsentBytes,
             maxIncompleteFrameBytes: maxIncompleteFrameBytes,
             handlerExecution: handlers == .eventLoop ? .eventLoop : .globalPool)
+        configuration.reflection = !noReflection
+        return configuration
     }
 }

@@ -6,6 +6,7 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import SoukAuth
+import SoukContracts
 import SoukObservability
 import SoukPostgres
 import SoukRPC
@@ -240,6 +241,7 @@ struct ServiceRunner {
         let made = try await parts(pool, logger)
         var configuration = options.server.configuration(host: listen.host, port: listen.port)
         configuration.interceptors = [ServerLoggingInterceptor(logger: logger), MetricsInterceptor()]
+        configuration.descriptorSets = [SoukContractDescriptors.fileDescriptorSet]
         let server = RPCServer(services: made.handlers, configuration: configuration, logger: logger)
         let (name, listen) = (self.name, self.listen)
         Task {

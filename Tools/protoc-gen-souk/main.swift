@@ -16,6 +16,8 @@ import ProtobufDescriptorC
 //   Registry=NAME   the message registry's enum name, or `none`
 //   Title=TEXT      the OpenAPI document's title
 //   Runtime=self    the files are part of SoukProtobuf itself (the well-known types)
+//   Descriptors=NAME  an enum NAME holding the serialized FileDescriptorSet of the files and
+//                   everything they import, comments included: what server reflection serves
 
 func readStandardInput() -> [UInt8] {
     var bytes: [UInt8] = []
@@ -110,7 +112,68 @@ func generate(request: UnsafeMutablePointer<Google__Protobuf__Compiler__CodeGene
         RoutesEmitter(registry: registry).emitRegistry(named: registryName, files: files, into: &w)
         output.append(GeneratedFile(name: "\(registryName).swift", content: w.text))
     }
+    if let descriptorsName = parameters["Descriptors"], descriptorsName != "none" {
+        var w = CodeWriter()
+        w.line(header)
+        w.line()
+        if parameters["Runtime"] != "self" { w.line("import SoukProtobuf") }
+        w.line()
+        let set = fileDescriptorSet(cArray(r.proto_file, r.n_proto_file))
+        let names = files.map(\.name).joined(separator: ", ")
+        w.line("/// The serialized `google.protobuf.FileDescriptorSet` of \(names), and of every file they")
+        w.line("/// import, each after its imports, with the comments of the files themselves: what server")
+        w.line("/// reflection serves, and what a client reads to call them without generated types.")
+        w.block("public enum \(descriptorsName) {") { w in
+            w.line("public static let fileDescriptorSet: [UInt8] = EmbeddedBytes.base64(\"\"\"")
+            let text = base64(set)
+            var start = text.startIndex
+            while start < text.endIndex {
+                let end = text.index(start, offsetBy: 100, limitedBy: text.endIndex) ?? text.endIndex
+                w.line(String(text[start..<end]))
+                start = end
+            }
+            w.line("\"\"\")")
+        }
+        output.append(GeneratedFile(name: "\(descriptorsName).swift", content: w.text))
+    }
     return output
+}
+
+/// The files as one serialized FileDescriptorSet (field 1, each file's packed bytes).
+func fileDescriptorSet(_ files: [UnsafeMutablePointer<Google__Protobuf__FileDescriptorProto>]) -> [UInt8] {
+    var out: [UInt8] = []
+    for file in files {
+        let size = google__protobuf__file_descriptor_proto__get_packed_size(file)
+        var bytes = [UInt8](repeating: 0, count: size)
+        _ = google__protobuf__file_descriptor_proto__pack(file, &bytes)
+        out.append(0x0A)
+        var length = UInt64(size)
+        while length >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: length) | 0x80)
+            length >>= 7
+        }
+        out.append(UInt8(length))
+        out += bytes
+    }
+    return out
+}
+
+func base64(_ bytes: [UInt8]) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    var index = 0
+    while index + 3 <= bytes.count {
+        let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+        out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+        index += 3
+    }
+    let rest = bytes.count - index
+    if rest > 0 {
+        let n = UInt32(bytes[index]) << 16 | (rest > 1 ? UInt32(bytes[index + 1]) << 8 : 0)
+        out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+        out += rest > 1 ? [alphabet[Int(n >> 6 & 63)], 0x3D] : [0x3D, 0x3D]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 func respond(files: [GeneratedFile], error: String?) {

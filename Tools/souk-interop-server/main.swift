@@ -40,6 +40,7 @@ let help = """
       --max-unsent-bytes N             unread answer bytes in all (default 268435456)
       --max-incomplete-frame-bytes N   incomplete frame bytes in all (default 268435456)
       --handlers global|event-loop     where handlers run (default global)
+      --no-reflection                  serve no reflection service
       -h, --help                       this text
 
     SIGTERM or SIGINT starts a graceful shutdown (GOAWAY, drain, exit 0).
@@ -51,6 +52,8 @@ func usage(_ message: String) -> Never {
 }
 
 var configuration = RPCServer.Configuration(host: "127.0.0.1", port: 0)
+// Reflection serves the test contracts, so that `souk call` (built without them) can call it.
+configuration.descriptorSets = [TestContractDescriptors.fileDescriptorSet]
 var arguments = CommandLine.arguments.dropFirst()[...]
 while let argument = arguments.popFirst() {
     func intValue() -> Int {
@@ -74,6 +77,7 @@ while let argument = arguments.popFirst() {
     case "--max-unsent-bytes-per-connection": configuration.maxUnsentBytesPerConnection = intValue()
     case "--max-unsent-bytes": configuration.maxUnsentBytes = intValue()
     case "--max-incomplete-frame-bytes": configuration.maxIncompleteFrameBytes = intValue()
+    case "--no-reflection": configuration.reflection = false
     case "--handlers":
         switch arguments.popFirst() {
         case "global": configuration.handlerExecution = .globalPool

@@ -5,4 +5,5 @@
 #include "souk/payments/v1/payments.pb-c.h"
 #include "souk/rpc/v1/frame.pb-c.h"
 #include "souk/rpc/v1/health.pb-c.h"
+#include "souk/rpc/v1/reflection.pb-c.h"
 #include "souk/users/v1/users.pb-c.h"

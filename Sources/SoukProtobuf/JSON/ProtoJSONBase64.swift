@@ -93,3 +93,14 @@ enum ProtoJSONBase64 {
     }
   }
 }
+
+/// Bytes that generated code carries as base64 text (the contracts' descriptors): decoded
+/// once, when first asked for. Line breaks in the text are ignored.
+public enum EmbeddedBytes {
+    public static func base64(_ text: String) -> [UInt8] {
+        guard let bytes = ProtoJSONBase64.decode(String(text.filter { $0 != "\n" })) else {
+            preconditionFailure("embedded base64 text is malformed: regenerate it with Tools/generate")
+        }
+        return bytes
+    }
+}

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SoukProtobuf
+import SoukReflection
 import SoukRPCCore
 import SoukWire
 import Synchronization
@@ -80,6 +81,13 @@ public final class RPCServer: Service, Sendable {
         public var handlerExecution: HandlerExecution
         /// Interceptors around every call, the first outermost.
         public var interceptors: [any ServerInterceptor]
+        /// Whether the server hosts `souk.rpc.v1.ReflectionService` (PROTOCOL.md): what it hosts
+        /// and the descriptors of ``descriptorSets``, for tools such as `souk call`.
+        public var reflection = true
+        /// The serialized `FileDescriptorSet`s of the hosted services' contracts (e.g.
+        /// `SoukContractDescriptors.fileDescriptorSet`), which reflection serves. The RPC
+        /// protocol's own (health, reflection) are always included.
+        public var descriptorSets: [[UInt8]] = []
 
         public init(host: String = "127.0.0.1", port: Int = 0, limits: FrameLimits = .default,
                     maxConcurrentCallsPerConnection: Int = 1024, maxConnections: Int = 10_000,
@@ -122,14 +130,18 @@ public final class RPCServer: Service, Sendable {
         var finished: EventLoopPromise<Void>?
     }
 
-    /// A server hosting `services` and the health service.
+    /// A server hosting `services`, the health service and (unless turned off) reflection.
     public init(services: [any RPCService], configuration: Configuration = Configuration(), logger: Logger = Logger(label: "souk.rpc.server"),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         let health = HealthProvider()
         self.health = health
         self.group = eventLoopGroup
-        self.core = ServerCore(services: services + [HealthServiceImplementation(provider: health)], health: health,
-                               configuration: configuration, logger: logger)
+        var hosted: [any RPCService] = services + [HealthServiceImplementation(provider: health)]
+        if configuration.reflection {
+            hosted.append(ReflectionServiceImplementation(services: hosted,
+                                                          descriptorSets: configuration.descriptorSets))
+        }
+        self.core = ServerCore(services: hosted, health: health, configuration: configuration, logger: logger)
         self.addressPromise = eventLoopGroup.any().makePromise(of: SocketAddress.self)
     }
 

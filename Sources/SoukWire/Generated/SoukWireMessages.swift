@@ -19,6 +19,12 @@ public enum SoukWireMessages {
         FieldViolation.self,
         HealthCheckRequest.self,
         HealthCheckResponse.self,
+        ListServicesRequest.self,
+        ListServicesResponse.self,
+        ServiceInfo.self,
+        MethodInfo.self,
+        FileContainingSymbolRequest.self,
+        FileContainingSymbolResponse.self,
     ]
 
     /// The message type with this full protobuf name.
