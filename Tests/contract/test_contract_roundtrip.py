@@ -47,6 +47,33 @@ MAX_DEPTH = 6
 # --- The Python side of the contracts ---------------------------------------------------
 
 
+TEST_PROTOS = ROOT / "Tests" / "Protos"
+
+
+@functools.cache
+def python_test_contracts():
+    """The test contracts of Tests/Protos (every construct the generator supports), compiled like
+    python_contracts(), by proto file name: for the descriptor-driven codec's byte-for-byte check."""
+    import grpc_tools
+
+    python_contracts()  # souk/api/v1/annotations.proto, which they import, is importable from there
+    out = Path(tempfile.mkdtemp(prefix="souk-contract-python-tests-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    protos = sorted(p.relative_to(TEST_PROTOS).as_posix() for p in TEST_PROTOS.rglob("*.proto"))
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{TEST_PROTOS}", f"-I{PROTOS}", f"-I{include}",
+         f"--python_out={out}", *protos],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"grpc_tools.protoc failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    # `souk` is a namespace package: with this folder on the path too, it spans both.
+    sys.path.insert(0, str(out))
+    importlib.invalidate_caches()
+    return {proto: importlib.import_module(proto.removesuffix(".proto").replace("/", ".") + "_pb2").DESCRIPTOR
+            for proto in protos}
+
+
 @functools.cache
 def python_contracts():
     """Compiles every .proto under Protos/ to Python in a temporary folder, imports it,
@@ -86,6 +113,16 @@ def souk_messages():
         if file.package.startswith("souk."):
             for descriptor in _walk(file.message_types_by_name.values()):
                 found[descriptor.full_name] = descriptor
+    return [found[name] for name in sorted(found)]
+
+
+@functools.cache
+def contract_test_messages():
+    """Every message of Tests/Protos, nested ones included, map entries excluded."""
+    found = {}
+    for file in python_test_contracts().values():
+        for descriptor in _walk(file.message_types_by_name.values()):
+            found[descriptor.full_name] = descriptor
     return [found[name] for name in sorted(found)]
 
 
@@ -292,6 +329,16 @@ def round_trip_samples():
     return samples
 
 
+def contract_test_samples():
+    """The samples of round_trip_samples() for the test contracts' messages."""
+    samples = []
+    for descriptor in contract_test_messages():
+        for variant in range(variant_count(descriptor)):
+            samples.append(Sample(f"{descriptor.full_name}#{variant}", descriptor, full_sample(descriptor, variant)))
+        samples.append(Sample(f"{descriptor.full_name}#empty", descriptor, message_class(descriptor)()))
+    return samples
+
+
 ALT_JSON_OPTIONS = dict(preserving_proto_field_name=True, use_integers_for_enums=True,
                         ensure_ascii=False, unquote_int64_if_possible=True, indent=None)
 
@@ -333,6 +380,7 @@ ALT_JSON = alt_json_samples()
 NUL_CASES = nul_string_cases()
 BAD_UTF8_CASES = bad_utf8_cases()
 UNKNOWN_JSON_CASES = unknown_json_cases()
+TEST_CONTRACT_SAMPLES = contract_test_samples()
 
 
 # --- Running Swift ---------------------------------------------------------------------
@@ -387,6 +435,8 @@ def swift_output(tmp_path_factory):
         (folder / f"{descriptor.full_name}#bad-utf8-{field.name}.bin").write_bytes(bad_utf8_bytes(field))
     for case in UNKNOWN_JSON_CASES:
         (folder / f"{unknown_json_name(case)}.json").write_text(unknown_json_text(case), encoding="utf-8")
+    for sample in TEST_CONTRACT_SAMPLES:
+        write_sample(folder, sample)
     result = subprocess.run([str(swift_tool()), str(folder)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{TOOL} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
     return folder
@@ -568,6 +618,22 @@ def nul_message(descriptor, field):
     return message
 
 
+@pytest.mark.parametrize("sample", ROUND_TRIP + ALT_JSON + TEST_CONTRACT_SAMPLES, ids=lambda s: s.name)
+def test_descriptor_driven_codec_agrees_byte_for_byte(swift_output, sample):
+    """The codec `souk call` runs on the descriptors reflection serves writes exactly what the
+    generated types write: binary (fields by number, packed, maps by key) and every JSON form."""
+    pairs = []
+    if sample.binary:
+        pairs += [(".swift.bin", ".dynamic.bin"), (".swift.json", ".dynamic.json"),
+                  (".swift.full.json", ".dynamic.full.json"), (".swift.names.json", ".dynamic.names.json")]
+    if sample.json:
+        pairs.append((".fromjson.bin", ".dynamic.fromjson.bin"))
+    for generated, dynamic in pairs:
+        expected = read_output(swift_output, sample.name, generated)
+        got = read_output(swift_output, sample.name, dynamic)
+        assert got == expected, f"{sample.name}{dynamic} differs from {generated}:\n{got!r}\n{expected!r}"
+
+
 @pytest.mark.parametrize("case", NUL_CASES, ids=case_id)
 def test_nul_in_string_is_refused(swift_output, case):
     """protobuf-c's strings end at U+0000: Swift must refuse the message, not truncate the string."""
@@ -579,6 +645,7 @@ def test_nul_in_string_is_refused(swift_output, case):
     text = error.read_text(encoding="utf-8")
     assert "binary decode" in text and "U+0000" in text and field.full_name in text, text
     assert not (swift_output / f"{name}.swift.bin").exists()
+    assert "dynamic binary" in text and not (swift_output / f"{name}.dynamic.bin").exists(), text
     # The JSON form ("\u0000") must fail too, when decoding or at the latest when encoding to binary.
     assert any(line.startswith("json") for line in text.splitlines()), text
     assert not (swift_output / f"{name}.fromjson.bin").exists()
@@ -599,6 +666,7 @@ def test_invalid_utf8_in_string_is_refused(swift_output, case):
     assert error.exists(), f"Swift accepted invalid UTF-8 in {field.full_name}"
     text = error.read_text(encoding="utf-8")
     assert "binary decode" in text and "UTF-8" in text and field.full_name in text, text
+    assert "dynamic binary" in text and "UTF-8" in text, text
 
 
 def unknown_json_name(case):
@@ -627,6 +695,7 @@ def test_unknown_json_field_is_refused(swift_output, case):
     assert error.exists(), f"Swift accepted an unknown JSON field in {descriptor.full_name}"
     message = error.read_text(encoding="utf-8")
     assert "json decode" in message and '"noSuchField"' in message, message
+    assert "dynamic json" in message and not (swift_output / f"{name}.dynamic.fromjson.bin").exists(), message
     if field is not None:
         assert field.json_name in message and field.message_type.full_name in message, message
     else:

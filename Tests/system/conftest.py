@@ -50,6 +50,8 @@ class System:
     url: str
     folder: Path
     processes: dict = field(default_factory=dict)
+    # The RPC ports: users, orders, payments (and the gateway's HTTP port).
+    ports: dict = field(default_factory=dict)
 
     def log(self, name: str) -> str:
         path = self.folder / f"{name}.log"
@@ -95,7 +97,7 @@ def system():
                     "--orders-address", address["orders"], "--payments-address", address["payments"]],
     }
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SOUK_")}
-    running = System(url=f"http://{address['gateway']}", folder=folder)
+    running = System(url=f"http://{address['gateway']}", folder=folder, ports=ports)
     try:
         for name, arguments in commands.items():
             log = open(folder / f"{name}.log", "w")

@@ -16,12 +16,18 @@
 //   Besides the contracts of Protos/, it knows the well-known types and the test
 //   contracts of Tests/Protos (for Tests/contract/test_well_known_json.py).
 //
+//   Each sample also goes through the descriptor-driven codec of SoukReflection (what
+//   `souk call` uses), which writes DIR/<name>.dynamic.bin, .dynamic.json,
+//   .dynamic.full.json, .dynamic.names.json (from the binary) and .dynamic.fromjson.bin
+//   (from the JSON): the test holds them byte for byte to the generated codec's files.
+//
 //   souk-contract-roundtrip --list
 //     Prints the full name of every message type of Protos/, sorted.
 
 import Foundation
 import SoukContracts
 import SoukProtobuf
+import SoukReflection
 import SoukWire
 import TestContracts
 
@@ -34,7 +40,39 @@ let registry = contracts
 
 /// The outputs this tool writes, which are not inputs.
 let outputSuffixes = [".swift.bin", ".swift.json", ".swift.full.json", ".swift.names.json", ".fromjson.bin",
-                      ".fromjson.json", ".error.txt"]
+                      ".fromjson.json", ".error.txt", ".dynamic.bin", ".dynamic.json", ".dynamic.full.json",
+                      ".dynamic.names.json", ".dynamic.fromjson.bin"]
+
+/// The codec driven by the contracts' descriptors, for the same samples.
+let dynamicCodec = DynamicCodec(pool: try! DescriptorPool(fileDescriptorSets: [
+    SoukWireDescriptors.fileDescriptorSet, SoukContractDescriptors.fileDescriptorSet, TestContractDescriptors.fileDescriptorSet,
+]))
+
+/// The sample through the descriptor-driven codec: binary in, binary and JSON out; JSON in, binary out.
+func roundTripDynamic(_ messageName: String, _ sample: inout Sample, in dir: String) {
+    let base = "\(dir)/\(sample.name)"
+    if sample.hasBinary {
+        do {
+            let message = try dynamicCodec.decode(try read(base + ".bin"), as: messageName)
+            try write(try dynamicCodec.encode(message), to: base + ".dynamic.bin")
+            try write(Array(try dynamicCodec.encodeJSON(message).utf8), to: base + ".dynamic.json")
+            try write(Array(try dynamicCodec.encodeJSON(message, options: JSONEncodingOptions(emitUnpopulated: true)).utf8),
+                      to: base + ".dynamic.full.json")
+            try write(Array(try dynamicCodec.encodeJSON(message, options: JSONEncodingOptions(useProtoFieldNames: true)).utf8),
+                      to: base + ".dynamic.names.json")
+        } catch {
+            sample.errors.append("dynamic binary: \(describe(error))")
+        }
+    }
+    if sample.hasJSON {
+        do {
+            let json = try JSONParser.parse(try read(base + ".json"))
+            try write(try dynamicCodec.encode(try dynamicCodec.decode(json: json, as: messageName)), to: base + ".dynamic.fromjson.bin")
+        } catch {
+            sample.errors.append("dynamic json: \(describe(error))")
+        }
+    }
+}
 
 func describe(_ error: any Error) -> String {
     "\(error)".replacingOccurrences(of: "\n", with: " ")
@@ -123,6 +161,7 @@ func run(dir: String) -> Int32 {
         if let type = registry[messageName] {
             if sample.hasBinary { roundTripBinary(type, &sample, in: dir) }
             if sample.hasJSON { roundTripJSON(type, &sample, in: dir) }
+            roundTripDynamic(messageName, &sample, in: dir)
         } else {
             sample.errors.append("unknown message type \(messageName)")
         }

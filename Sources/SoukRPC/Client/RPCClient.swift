@@ -150,16 +150,36 @@ public final class RPCClient: ClientTransport, Sendable {
         return response
     }
 
+    /// A call whose request and response are bytes: for a caller that encodes messages itself
+    /// (from descriptors: `souk call`). The client's interceptors do not run: they see messages.
+    public func unary(bytes request: [UInt8], method: MethodDescriptor, options: CallOptions) async throws -> [UInt8] {
+        try await perform(payload: ByteBuffer(bytes: request), method: method, options: options) { head, payload throws(RPCError) in
+            guard head.code == 0 else {
+                throw RPCError(RPCStatusCode(wireValue: head.code), head.message, details: head.details, metadata: head.metadata)
+            }
+            return Array(payload.readableBytesView)
+        }
+    }
+
     private func perform<Response: ProtoMessage>(
         _ request: any ProtoMessage, method: MethodDescriptor, options: CallOptions, as _: Response.Type
     ) async throws -> Response {
+        let payload = try Self.serialize(request, method: method)
+        return try await perform(payload: payload, method: method, options: options) { head, payload throws(RPCError) in
+            try Self.decode(head, payload, method: method)
+        }
+    }
+
+    private func perform<Answer>(
+        payload: ByteBuffer, method: MethodDescriptor, options: CallOptions,
+        answer: (ResponseHead, ByteBuffer) throws(RPCError) -> Answer
+    ) async throws -> Answer {
         if Task.isCancelled { throw RPCError(.cancelled, "the call to \(method.fullName) was cancelled before it started") }
         let deadline = options.deadline()
         let nioDeadline = deadline.map { NIODeadline.now() + TimeAmount(max(.zero, $0 - .now)) }
         if let deadline, deadline <= .now {
             throw RPCError(.deadlineExceeded, "the deadline of \(method.fullName) passed before the call started")
         }
-        let payload = try Self.serialize(request, method: method)
         let metadata = try options.checkedOutgoingMetadata(for: method)
         var attempt = 0
         while true {
@@ -193,7 +213,7 @@ public final class RPCClient: ClientTransport, Sendable {
             let retryable: RPCError
             switch result {
             case .response(let head, let payload):
-                return try Self.decode(head, payload, method: method)
+                return try answer(head, payload)
             case .failed(let error):
                 guard error.code == .unavailable, method.isIdempotent else { throw error }
                 retryable = error
