@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SoukProtobuf
 import SoukRPCCore
 import Synchronization
 
@@ -125,22 +126,11 @@ struct LineLogHandler: LogHandler {
         }
     }
 
+    /// A JSON string literal, escaped as SoukProtobuf's JSON writer escapes one.
     static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var writer = JSONWriter()
+        writer.value(text)
+        return writer.string
     }
 
     /// The wall-clock time in UTC with milliseconds, `2026-12-02T01:30:00.123Z`.

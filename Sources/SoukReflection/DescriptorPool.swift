@@ -1,3 +1,5 @@
+import SoukProtobuf
+
 /// One field of a message, as its descriptor says.
 public struct FieldDescription: Sendable {
     /// The field's type (FieldDescriptorProto.Type).
@@ -321,16 +323,9 @@ private struct PoolBuilder {
                              file: String) throws(WireFormatError) {
         var name = "", fieldRanges: [Range<Int>] = [], nestedRanges: [Range<Int>] = [], enumRanges: [Range<Int>] = []
         var oneofs: [String] = [], isMapEntry = false
-        var reader = WireReader(bytes, from: range.lowerBound, to: range.upperBound)
-        while !reader.isAtEnd {
-            let (number, type) = try reader.tag()
-            guard type == .lengthDelimited else {
-                _ = try reader.skip(type, number: number)
-                continue
-            }
-            let part = try reader.lengthDelimited()
+        try WireReader.forEachLengthDelimited(bytes, in: range) { number, part throws(WireFormatError) in
             switch number {
-            case 1: name = reader.string(part)
+            case 1: name = String(decoding: bytes[part], as: UTF8.self)
             case 2: fieldRanges.append(part)
             case 3: nestedRanges.append(part)
             case 4: enumRanges.append(part)
@@ -384,22 +379,15 @@ private struct PoolBuilder {
             }
         }
         let repeated = label == 3
-        return FieldDescription(name: name, jsonName: jsonName ?? Self.lowerCamel(name), number: number, kind: kind,
+        return FieldDescription(name: name, jsonName: jsonName ?? FieldNames.jsonName(name), number: number, kind: kind,
                                 isRepeated: repeated, typeName: typeName, oneofIndex: oneofIndex, isProto3Optional: proto3Optional,
                                 isPacked: repeated && kind.isPackable && (packedOption ?? true), comment: comment)
     }
 
     mutating func addEnum(_ bytes: [UInt8], _ range: Range<Int>, prefix: String, path: [Int32], file: String) throws(WireFormatError) {
         var name = "", values: [(name: String, number: Int32, comment: String?)] = []
-        var reader = WireReader(bytes, from: range.lowerBound, to: range.upperBound)
-        while !reader.isAtEnd {
-            let (number, type) = try reader.tag()
-            guard type == .lengthDelimited else {
-                _ = try reader.skip(type, number: number)
-                continue
-            }
-            let part = try reader.lengthDelimited()
-            if number == 1 { name = reader.string(part) }
+        try WireReader.forEachLengthDelimited(bytes, in: range) { number, part throws(WireFormatError) in
+            if number == 1 { name = String(decoding: bytes[part], as: UTF8.self) }
             if number == 2 {
                 var valueName = "", valueNumber: Int32 = 0
                 var inner = WireReader(bytes, from: part.lowerBound, to: part.upperBound)
@@ -423,15 +411,8 @@ private struct PoolBuilder {
 
     mutating func addService(_ bytes: [UInt8], _ range: Range<Int>, prefix: String, path: [Int32], file: String) throws(WireFormatError) {
         var name = "", methods: [MethodDescription] = []
-        var reader = WireReader(bytes, from: range.lowerBound, to: range.upperBound)
-        while !reader.isAtEnd {
-            let (number, type) = try reader.tag()
-            guard type == .lengthDelimited else {
-                _ = try reader.skip(type, number: number)
-                continue
-            }
-            let part = try reader.lengthDelimited()
-            if number == 1 { name = reader.string(part) }
+        try WireReader.forEachLengthDelimited(bytes, in: range) { number, part throws(WireFormatError) in
+            if number == 1 { name = String(decoding: bytes[part], as: UTF8.self) }
             if number == 2 { methods.append(try readMethod(bytes, part, comment: comments[path + [2, Int32(methods.count)]])) }
         }
         let fullName = prefix + name
@@ -442,18 +423,11 @@ private struct PoolBuilder {
 
     func readMethod(_ bytes: [UInt8], _ range: Range<Int>, comment: String?) throws(WireFormatError) -> MethodDescription {
         var name = "", input = "", output = "", isInternal = false, isIdempotent = false
-        var reader = WireReader(bytes, from: range.lowerBound, to: range.upperBound)
-        while !reader.isAtEnd {
-            let (number, type) = try reader.tag()
-            guard type == .lengthDelimited else {
-                _ = try reader.skip(type, number: number)
-                continue
-            }
-            let part = try reader.lengthDelimited()
+        try WireReader.forEachLengthDelimited(bytes, in: range) { number, part throws(WireFormatError) in
             switch number {
-            case 1: name = reader.string(part)
-            case 2: input = String(reader.string(part).drop { $0 == "." })
-            case 3: output = String(reader.string(part).drop { $0 == "." })
+            case 1: name = String(decoding: bytes[part], as: UTF8.self)
+            case 2: input = String(String(decoding: bytes[part], as: UTF8.self).drop { $0 == "." })
+            case 3: output = String(String(decoding: bytes[part], as: UTF8.self).drop { $0 == "." })
             case 4:
                 // Souk's method options (souk/api/v1/annotations.proto), kept as extensions.
                 isInternal = try Self.optionalBool(bytes, part, number: 51002) ?? false
@@ -492,22 +466,6 @@ private struct PoolBuilder {
             }
         }
         return found
-    }
-
-    /// protoc's JSON name: underscores dropped, the letter after each capitalised.
-    static func lowerCamel(_ name: String) -> String {
-        var result = "", upperNext = false
-        for character in name {
-            if character == "_" {
-                upperNext = true
-            } else if upperNext {
-                result += character.uppercased()
-                upperNext = false
-            } else {
-                result.append(character)
-            }
-        }
-        return result
     }
 }
 

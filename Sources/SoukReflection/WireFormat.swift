@@ -95,6 +95,21 @@ struct WireReader {
     }
 
     func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    /// Calls `body` with the number and bounds of each length-delimited field of the message in
+    /// `range`, skipping the others: what reading a descriptor needs, field after field.
+    static func forEachLengthDelimited(_ bytes: [UInt8], in range: Range<Int>,
+                                       _ body: (Int32, Range<Int>) throws(WireFormatError) -> Void) throws(WireFormatError) {
+        var reader = WireReader(bytes, from: range.lowerBound, to: range.upperBound)
+        while !reader.isAtEnd {
+            let (number, type) = try reader.tag()
+            guard type == .lengthDelimited else {
+                _ = try reader.skip(type, number: number)
+                continue
+            }
+            try body(number, try reader.lengthDelimited())
+        }
+    }
 }
 
 /// Writes protobuf wire format.

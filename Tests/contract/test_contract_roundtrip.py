@@ -50,24 +50,22 @@ MAX_DEPTH = 6
 TEST_PROTOS = ROOT / "Tests" / "Protos"
 
 
-@functools.cache
-def python_test_contracts():
-    """The test contracts of Tests/Protos (every construct the generator supports), compiled like
-    python_contracts(), by proto file name: for the descriptor-driven codec's byte-for-byte check."""
+def compile_to_python(root, *imports):
+    """Compiles every .proto under `root` to Python in a temporary folder put on the path (the
+    generated `souk` namespace package spans every such folder), imports it, and returns the file
+    descriptors by proto file name. `imports`: further folders its imports are found in."""
     import grpc_tools
 
-    python_contracts()  # souk/api/v1/annotations.proto, which they import, is importable from there
-    out = Path(tempfile.mkdtemp(prefix="souk-contract-python-tests-"))
+    out = Path(tempfile.mkdtemp(prefix="souk-contract-python-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    protos = sorted(p.relative_to(TEST_PROTOS).as_posix() for p in TEST_PROTOS.rglob("*.proto"))
+    include = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/descriptor.proto
+    protos = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.proto"))
     result = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{TEST_PROTOS}", f"-I{PROTOS}", f"-I{include}",
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", *(f"-I{folder}" for folder in imports), f"-I{include}",
          f"--python_out={out}", *protos],
         capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"grpc_tools.protoc failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    # `souk` is a namespace package: with this folder on the path too, it spans both.
     sys.path.insert(0, str(out))
     importlib.invalidate_caches()
     return {proto: importlib.import_module(proto.removesuffix(".proto").replace("/", ".") + "_pb2").DESCRIPTOR
@@ -76,24 +74,16 @@ def python_test_contracts():
 
 @functools.cache
 def python_contracts():
-    """Compiles every .proto under Protos/ to Python in a temporary folder, imports it,
-    and returns the file descriptors by proto file name."""
-    import grpc_tools
+    """The contracts of Protos/, compiled to Python, by proto file name."""
+    return compile_to_python(PROTOS)
 
-    out = Path(tempfile.mkdtemp(prefix="souk-contract-python-"))
-    atexit.register(shutil.rmtree, out, ignore_errors=True)
-    include = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/descriptor.proto
-    protos = sorted(p.relative_to(PROTOS).as_posix() for p in PROTOS.rglob("*.proto"))
-    result = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}", f"-I{include}",
-         f"--python_out={out}", *protos],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"grpc_tools.protoc failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    sys.path.insert(0, str(out))
-    importlib.invalidate_caches()
-    return {proto: importlib.import_module(proto.removesuffix(".proto").replace("/", ".") + "_pb2").DESCRIPTOR
-            for proto in protos}
+
+@functools.cache
+def python_test_contracts():
+    """The test contracts of Tests/Protos (every construct the generator supports), by proto
+    file name: for the descriptor-driven codec's byte-for-byte check."""
+    python_contracts()  # souk/api/v1/annotations.proto, which they import, is importable from there
+    return compile_to_python(TEST_PROTOS, PROTOS)
 
 
 def _walk(descriptors):
