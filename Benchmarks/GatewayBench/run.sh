@@ -92,7 +92,8 @@ for pair in users services; do
   "$SOUK" keys new "bench-$pair" --signing-key-out "$WORK/keys/$pair.key" --public-key-out "$WORK/keys/$pair.pub" >/dev/null
 done
 P_USERS=$(free_port); P_ORDERS=$(free_port); P_PAYMENTS=$(free_port); P_GATEWAY=$(free_port)
-start() { "$SOUK" "$@" > "$WORK/$1.log" 2>&1 & PIDS+=($!); }
+# Admin ports on any free port: a `souk dev` on this machine holds the default ones.
+start() { "$SOUK" "$@" --admin-address 127.0.0.1:0 > "$WORK/$1.log" 2>&1 & PIDS+=($!); }
 start_gateway() { "$SOUK_GATEWAY" "$@" > "$WORK/gateway.log" 2>&1 & PIDS+=($!); }
 start users --port "$P_USERS" --database-url "$(Tools/dev-db url users)" \
   --signing-key-file "$WORK/keys/users.key" --service-keys-file "$WORK/keys/services.pub"

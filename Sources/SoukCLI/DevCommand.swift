@@ -153,9 +153,9 @@ public struct DevCommand: AsyncParsableCommand {
         var wanted: [(RPCAddress, String, String)] = []
         for part in parts {
             let upper = part.name.uppercased()
-            wanted.append((part.address, part.name == "gateway" ? "the gateway's HTTP port" : "\(part.name)'s RPC port",
+            wanted.append((part.address, part.name == "gateway" ? "the gateway's HTTP port" : "the \(part.name) RPC port",
                            "SOUK_\(upper)_ADDRESS"))
-            if let admin = part.admin { wanted.append((admin, "\(part.name)'s admin HTTP port", "SOUK_\(upper)_ADMIN_ADDRESS")) }
+            if let admin = part.admin { wanted.append((admin, "the \(part.name) admin HTTP port", "SOUK_\(upper)_ADMIN_ADDRESS")) }
         }
         for (address, role, variable) in wanted where !Self.canBind(address) {
             throw ValidationError("""

@@ -7,6 +7,7 @@ while the services keep running. The tests run in order, on one system.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -105,6 +106,22 @@ class DevSystem:
         got = requests.get(f"{self.url}/v1/orders/{order_id}", headers={"Authorization": authorization}, timeout=10)
         assert got.status_code == 200, got.text
         return got.json()
+
+
+def test_a_port_already_taken_is_named_with_what_to_do_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("SOUK_")}
+        environment.update({"SOUK_ORDERS_ADDRESS": f"127.0.0.1:{port}", "SOUK_PG_DIR": "var/pg-never-started",
+                            "SOUK_PG_PORT": str(free_port())})
+        refused = subprocess.run([str(souk_binary()), "dev", "--keys-dir", str(tmp_path / "keys")], cwd=ROOT,
+                                 env=environment, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert f"port {port} (the orders RPC port) on 127.0.0.1 is taken by another process" in refused.stderr, refused.stderr
+    assert f"SOUK_ORDERS_ADDRESS=127.0.0.1:<port>" in refused.stderr
+    assert not (ROOT / "var" / "pg-never-started").exists() and not (tmp_path / "keys").exists(), "nothing was started"
 
 
 @pytest.fixture(scope="module")
