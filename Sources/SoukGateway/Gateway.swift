@@ -72,7 +72,7 @@ public struct Gateway: HTTPResponder {
         // The route's template (or the document's path), never the raw path: a bounded label.
         var label = "unmatched"
         do {
-            response = try await route(request, requestID: requestID, client: context.remoteAddress?.ipAddress, label: &label)
+            response = try await route(request, requestID: requestID, context: context, label: &label)
         } catch let error as GatewayError {
             response = Self.errorResponse(error)
         } catch let error as RPCError {
@@ -88,7 +88,7 @@ public struct Gateway: HTTPResponder {
         return response
     }
 
-    private func route(_ request: Request, requestID: String, client: String?, label: inout String) async throws -> Response {
+    private func route(_ request: Request, requestID: String, context: Context, label: inout String) async throws -> Response {
         let path = request.uri.path
         let method = request.method.rawValue
         if method == "GET" {
@@ -126,18 +126,18 @@ public struct Gateway: HTTPResponder {
             throw error.withStatus(405)
         case .route(let route, let pathParameters):
             label = "\(route.verb.rawValue) \(route.pathTemplate)"
-            return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID, client: client)
+            return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID, context: context)
         }
     }
 
     private func call(_ route: HTTPRoute, pathParameters: [String: String], request: Request,
-                      requestID: String, client: String?) async throws -> Response {
+                      requestID: String, context: Context) async throws -> Response {
         guard let transport = configuration.services[route.method.service] else {
             throw GatewayError(.unavailable, "the gateway has no address for \(route.method.service)")
         }
-        let body = route.body.isEmpty ? nil : try await readBody(request)
+        let body = route.body.isEmpty ? nil : try await readBody(request, channel: context.channel)
         let json = try route.requestJSON(pathParameters: pathParameters, query: Self.query(request.uri.query), body: body)
-        let options = CallOptions(timeout: try timeout(request.headers), metadata: metadata(request.headers, requestID: requestID, client: client))
+        let options = CallOptions(timeout: try timeout(request.headers), metadata: metadata(request.headers, requestID: requestID, client: context.remoteAddress?.ipAddress))
         let answer: [UInt8]
         do {
             answer = try await route.send(request: json, transport: transport, options: options)
@@ -154,34 +154,39 @@ public struct Gateway: HTTPResponder {
     }
 
     /// The body's JSON; nil when empty. Too large is 413 without reading past the limit.
-    private func readBody(_ request: Request) async throws -> JSONValue? {
+    private func readBody(_ request: Request, channel: any Channel) async throws -> JSONValue? {
         let limit = configuration.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw GatewayError(.invalidArgument, "the request body is \(declared) bytes; the limit is \(limit) bytes").withStatus(413)
         }
         // A body that trickles in (a byte a second) would hold its connection and its task for
-        // days under the size limit alone: it has a time limit too.
-        enum Outcome: Sendable { case body(ByteBuffer), tooLarge, late }
-        let (body, timeout) = (request.body, configuration.bodyTimeout)
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                do { return .body(try await body.collect(upTo: limit)) } catch { return .tooLarge }
+        // days under the size limit alone: it has a time limit too, checked as each part arrives
+        // (no timer, no extra task per request); a body that stops arriving altogether is the
+        // idle timeout's.
+        let deadline = ContinuousClock.now + configuration.bodyTimeout
+        var buffer = ByteBuffer()
+        do {
+            for try await part in request.body {
+                guard buffer.readableBytes + part.readableBytes <= limit else {
+                    throw GatewayError(.invalidArgument, "the request body is over the limit of \(limit) bytes").withStatus(413)
+                }
+                guard ContinuousClock.now <= deadline else {
+                    var late = GatewayError(.deadlineExceeded,
+                                            "the request body did not arrive within \(configuration.bodyTimeout); send it whole, at once")
+                    // The rest of the body is not read: the connection cannot carry another request.
+                    // Its input is shut, so that the server stops waiting for the body, answers
+                    // and closes, rather than holding it until the idle timeout.
+                    late.extraHeaders[.connection] = "close"
+                    channel.close(mode: .input, promise: nil)
+                    throw late.withStatus(408)
+                }
+                var part = part
+                buffer.writeBuffer(&part)
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return .late
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
-        }
-        let buffer: ByteBuffer
-        switch outcome {
-        case .body(let collected): buffer = collected
-        case .tooLarge: throw GatewayError(.invalidArgument, "the request body is over the limit of \(limit) bytes").withStatus(413)
-        case .late:
-            throw GatewayError(.deadlineExceeded, "the request body did not arrive within \(timeout); send it whole, at once")
-                .withStatus(408)
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw GatewayError(.invalidArgument, "the request body could not be read: \(error)").withStatus(400)
         }
         if buffer.readableBytes == 0 { return nil }
         return try buffer.readableBytesView.withContiguousStorageIfAvailable { bytes in
