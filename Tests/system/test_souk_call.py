@@ -156,7 +156,7 @@ def test_interop_the_deadline_ends_the_call(interop):
     started = time.monotonic()
     late = souk_call("--timeout", "300ms", interop, f"{INTEROP}/UnaryCall", '{"sleepMs": 5000}')
     assert late.returncode == 4 and "DEADLINE_EXCEEDED" in late.stderr, late
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4.5, "the call waited out the server's 5 s sleep: the deadline did not end it"
 
 
 def test_interop_emit_defaults_and_proto_names(interop):
