@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SoukRPC
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,16 +33,10 @@ public struct DevCommand: AsyncParsableCommand {
     /// One process of the system and where it listens.
     struct Part {
         let name: String
-        let address: RPCAddress
+        let address: RPCClient.Endpoint
         /// Where its /readyz is: the admin port of a service, the gateway's own port.
-        let probe: RPCAddress
-        let admin: RPCAddress?
-    }
-
-    struct RPCAddress: CustomStringConvertible {
-        var host: String
-        var port: Int
-        var description: String { "\(host):\(port)" }
+        let probe: RPCClient.Endpoint
+        let admin: RPCClient.Endpoint?
     }
 
     public func run() async throws {
@@ -129,13 +124,13 @@ public struct DevCommand: AsyncParsableCommand {
 
     /// Where each part listens: the environment's addresses, else the defaults.
     func plan(_ environment: [String: String]) throws -> [Part] {
-        func address(_ variable: String, _ fallback: Int) throws -> RPCAddress {
-            guard let text = environment[variable], !text.isEmpty else { return RPCAddress(host: "127.0.0.1", port: fallback) }
-            let pieces = text.split(separator: ":")
-            guard pieces.count == 2, let port = Int(pieces[1]), (1...65_535).contains(port) else {
+        func address(_ variable: String, _ fallback: Int) throws -> RPCClient.Endpoint {
+            guard let text = environment[variable], !text.isEmpty else { return RPCClient.Endpoint(host: "127.0.0.1", port: fallback) }
+            // A port of its own (souk dev waits for it), on an IPv4 address or a name (what it probes).
+            guard let address = RPCClient.Endpoint(parsing: text), !address.host.contains(":") else {
                 throw ValidationError("\(variable) must be one host:port with a port from 1 to 65535, not \(text)")
             }
-            return RPCAddress(host: String(pieces[0]), port: port)
+            return address
         }
         var parts: [Part] = []
         for name in ["users", "orders", "payments"] {
@@ -150,7 +145,7 @@ public struct DevCommand: AsyncParsableCommand {
 
     /// Every port free, or an error naming the one taken, whose it is meant to be, and what to do.
     func checkPortsAreFree(_ parts: [Part]) throws {
-        var wanted: [(RPCAddress, String, String)] = []
+        var wanted: [(RPCClient.Endpoint, String, String)] = []
         for part in parts {
             let upper = part.name.uppercased()
             wanted.append((part.address, part.name == "gateway" ? "the gateway's HTTP port" : "the \(part.name) RPC port",
@@ -166,12 +161,10 @@ public struct DevCommand: AsyncParsableCommand {
         }
     }
 
-    static func canBind(_ address: RPCAddress) -> Bool {
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = in_port_t(UInt16(address.port).bigEndian)
+    static func canBind(_ address: RPCClient.Endpoint) -> Bool {
         let host = address.host == "localhost" ? "127.0.0.1" : address.host
-        guard inet_pton(AF_INET, host, &socketAddress.sin_addr) == 1 else { return true }  // a name: the child will say
+        // A name other than localhost: the child will say.
+        guard var socketAddress = HTTPProbe.ipv4(host, port: address.port) else { return true }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return true }
         defer { close(fd) }
@@ -376,12 +369,17 @@ final class Supervisor: @unchecked Sendable {
 
 /// A bare HTTP/1.0 GET on 127.0.0.1-style addresses, for readiness probes: the status code, or nil.
 enum HTTPProbe {
-    static func status(host: String, port: Int, path: String) -> Int? {
+    /// The socket address of a numeric IPv4 `host`, nil for anything else.
+    static func ipv4(_ host: String, port: Int) -> sockaddr_in? {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return inet_pton(AF_INET, host, &address.sin_addr) == 1 ? address : nil
+    }
+
+    static func status(host: String, port: Int, path: String) -> Int? {
         let numeric = host == "localhost" || host == "0.0.0.0" ? "127.0.0.1" : host
-        guard inet_pton(AF_INET, numeric, &address.sin_addr) == 1 else { return nil }
+        guard var address = ipv4(numeric, port: port) else { return nil }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -203,12 +203,10 @@ struct ServiceRunner {
     /// `fallback`; port 0 is any free port.
     static func address(text: String?, variable: String, option: String, fallback: Int) throws -> RPCClient.Endpoint {
         guard let text = Setting.optional(text, variable) else { return RPCClient.Endpoint(host: "127.0.0.1", port: fallback) }
-        guard let colon = text.lastIndex(of: ":"), colon > text.startIndex,
-              let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+        guard let address = RPCClient.Endpoint(parsing: text, ports: 0...65_535) else {
             throw ValidationError("\(option) (\(variable)) must be host:port to listen on (port 0 to 65535), not \(text)")
         }
-        let host = text[..<colon].drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed()
-        return RPCClient.Endpoint(host: String(host), port: port)
+        return address
     }
 
     var logger: Logger { Logger(label: "souk.\(name)") }

@@ -450,13 +450,20 @@ extension RPCClient.Endpoint {
         var endpoints: [RPCClient.Endpoint] = []
         for part in text.split(separator: ",") {
             let trimmed = String(part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
-                  (1...65_535).contains(port), colon > trimmed.startIndex else {
-                throw ListError(part: trimmed)
-            }
-            let host = trimmed[..<colon].drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed()
-            endpoints.append(RPCClient.Endpoint(host: String(host), port: port))
+            guard let endpoint = RPCClient.Endpoint(parsing: trimmed) else { throw ListError(part: trimmed) }
+            endpoints.append(endpoint)
         }
         return endpoints
+    }
+
+    /// One `host:port` (an IPv6 host may be bracketed); nil when the text is not that, or its
+    /// port is outside `ports` (a listening address may allow 0, any free port).
+    public init?(parsing text: some StringProtocol, ports: ClosedRange<Int> = 1...65_535) {
+        guard let colon = text.lastIndex(of: ":"), colon > text.startIndex, let port = Int(text[text.index(after: colon)...]),
+              ports.contains(port) else {
+            return nil
+        }
+        let host = text[..<colon].drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed()
+        self.init(host: String(host), port: port)
     }
 }
