@@ -207,15 +207,7 @@ public struct CallCommand: AsyncParsableCommand {
         } else {
             var request = FileContainingSymbolRequest()
             request.symbol = symbol
-            do {
-                let reflection = ReflectionService.Client(transport: client)
-                sets.append(try await reflection.fileContainingSymbol(request, options: .timeout(deadline)).fileDescriptorSet)
-            } catch let error as RPCError where error.code == .unimplemented {
-                throw Failure(message: "\(address) has no reflection service (turned off?): pass --protoset FILE or --proto-path DIR",
-                              code: .unimplemented)
-            } catch let error as RPCError {
-                throw Failure(message: Self.describe(error), code: error.code)
-            }
+            sets.append(try await reflection(client) { try await $0.fileContainingSymbol(request, options: .timeout(deadline)) }.fileDescriptorSet)
         }
         do {
             return try DescriptorPool(fileDescriptorSets: sets)
@@ -252,34 +244,35 @@ public struct CallCommand: AsyncParsableCommand {
 
     // MARK: list
 
+    /// A call to the server's reflection service; its failure as `souk call` reports it.
+    func reflection<Answer>(_ client: RPCClient, _ call: (ReflectionService.Client) async throws -> Answer) async throws -> Answer {
+        do {
+            return try await call(ReflectionService.Client(transport: client))
+        } catch let error as RPCError where error.code == .unimplemented {
+            throw Failure(message: "\(address) has no reflection service (turned off?): pass --protoset FILE or --proto-path DIR",
+                          code: .unimplemented)
+        } catch let error as RPCError {
+            throw Failure(message: Self.describe(error), code: error.code)
+        }
+    }
+
     func list(_ client: RPCClient, deadline: Duration) async throws {
-        var lines: [String] = []
+        // Each service's name and its methods: name, request, response, internal.
+        var services: [(name: String, methods: [(String, String, String, Bool)])] = []
         if protoset != nil || !protoPath.isEmpty {
             let pool = try await descriptors(client, symbol: "", deadline: deadline)
-            for name in pool.services.keys.sorted() {
-                lines.append(name)
-                for method in pool.services[name]!.methods {
-                    lines.append("  \(method.name)(\(method.inputType)) returns (\(method.outputType))"
-                                 + (method.isInternal ? "  [internal]" : ""))
-                }
+            services = pool.services.keys.sorted().map { name in
+                (name, pool.services[name]!.methods.map { ($0.name, $0.inputType, $0.outputType, $0.isInternal) })
             }
         } else {
-            let services: [ServiceInfo]
-            do {
-                services = try await ReflectionService.Client(transport: client)
-                    .listServices(ListServicesRequest(), options: .timeout(deadline)).services
-            } catch let error as RPCError where error.code == .unimplemented {
-                throw Failure(message: "\(address) has no reflection service (turned off?): pass --protoset FILE or --proto-path DIR",
-                              code: .unimplemented)
-            } catch let error as RPCError {
-                throw Failure(message: Self.describe(error), code: error.code)
-            }
-            for service in services {
-                lines.append(service.name)
-                for method in service.methods {
-                    lines.append("  \(method.name)(\(method.inputType)) returns (\(method.outputType))"
-                                 + (method.internal ? "  [internal]" : ""))
-                }
+            services = try await reflection(client) { try await $0.listServices(ListServicesRequest(), options: .timeout(deadline)) }
+                .services.map { service in (service.name, service.methods.map { ($0.name, $0.inputType, $0.outputType, $0.internal) }) }
+        }
+        var lines: [String] = []
+        for service in services {
+            lines.append(service.name)
+            for (name, input, output, isInternal) in service.methods {
+                lines.append("  \(name)(\(input)) returns (\(output))" + (isInternal ? "  [internal]" : ""))
             }
         }
         print(lines.joined(separator: "\n"))
