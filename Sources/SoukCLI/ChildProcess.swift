@@ -1,4 +1,5 @@
 import Foundation
+import SoukObservability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -110,7 +111,7 @@ final class LinePrefixer: Sendable {
 
     /// One line, written whole.
     func write(_ line: String) {
-        Self.writeOut(prefix + line + "\n")
+        StandardStream.write(prefix + line + "\n", to: 1)
     }
 
     /// Relays `fd` line by line until it closes.
@@ -129,19 +130,5 @@ final class LinePrefixer: Sendable {
         }
         if !pending.isEmpty { write(String(decoding: pending, as: UTF8.self)) }
         close(fd)
-    }
-
-    /// Writes `text` to standard output with as few write(2)s as it takes, so lines do not interleave.
-    static func writeOut(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(1, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
     }
 }

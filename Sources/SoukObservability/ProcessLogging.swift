@@ -42,6 +42,24 @@ public enum ProcessLogging {
     }
 }
 
+/// Writing whole lines to standard output or error from any thread.
+public enum StandardStream {
+    /// Writes `text` to the file descriptor with as few write(2)s as it takes (one, for a line
+    /// of ordinary length), so that lines written by several threads never interleave.
+    public static func write(_ text: String, to fd: Int32) {
+        var text = text
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+    }
+}
+
 /// A log handler that writes one line per event to standard error, as text or JSON.
 struct LineLogHandler: LogHandler {
     let label: String
@@ -69,16 +87,7 @@ struct LineLogHandler: LogHandler {
         let line = format == .json
             ? Self.jsonLine(time: Self.timestamp(), level: event.level, label: label, message: "\(event.message)", metadata: merged)
             : Self.textLine(time: Self.timestamp(), level: event.level, label: label, message: "\(event.message)", metadata: merged)
-        // One write(2) per line, so that lines from several threads never interleave.
-        var bytes = line
-        bytes.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        StandardStream.write(line, to: 2)
     }
 
     static func textLine(time: String, level: Logger.Level, label: String, message: String,
