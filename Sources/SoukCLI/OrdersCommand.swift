@@ -37,7 +37,8 @@ public struct OrdersCommand: AsyncParsableCommand {
         let runner = try ServiceRunner(name: "orders",
                                        defaultDatabaseConnections: max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
                                        options: service)
-        let users = try Setting.endpoints(usersAddress, "SOUK_USERS_ADDRESS", option: "--users-address", fallback: "127.0.0.1:50051")
+        let users = try Setting.endpoints(usersAddress, "SOUK_USERS_ADDRESS", option: "--users-address",
+                                          fallback: ServiceRunner.defaultAddress(of: "users"))
         let userKeys = try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
                                                     option: "--users-public-keys-file", development: "users.pub")
         let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",

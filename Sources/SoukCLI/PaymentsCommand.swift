@@ -44,7 +44,8 @@ public struct PaymentsCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let runner = try ServiceRunner(name: "payments", options: service)
-        let orders = try Setting.endpoints(ordersAddress, "SOUK_ORDERS_ADDRESS", option: "--orders-address", fallback: "127.0.0.1:50052")
+        let orders = try Setting.endpoints(ordersAddress, "SOUK_ORDERS_ADDRESS", option: "--orders-address",
+                                          fallback: ServiceRunner.defaultAddress(of: "orders"))
         let userKeys = try Setting.verificationKeys(usersPublicKeysFile, "SOUK_USERS_PUBLIC_KEYS_FILE",
                                                     option: "--users-public-keys-file", development: "users.pub")
         let serviceKey = try Setting.signingKey(serviceSigningKeyFile, "SOUK_SERVICE_SIGNING_KEY_FILE",

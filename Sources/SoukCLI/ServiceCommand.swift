@@ -161,6 +161,9 @@ struct ServiceRunner {
         "users": (50051, 8081), "orders": (50052, 8082), "payments": (50053, 8083),
     ]
 
+    /// A service's default RPC address, `127.0.0.1:<its port>`: where its peers look by default.
+    static func defaultAddress(of service: String) -> String { "127.0.0.1:\(defaultPorts[service]!.rpc)" }
+
     /// Reads every setting the runner owns and bootstraps the process's logging, so that a
     /// bad setting is named before anything starts.
     init(name: String, defaultDatabaseConnections: Int = ServiceRunner.defaultDatabaseConnections,
