@@ -1,11 +1,19 @@
 import SoukRPCCore
 import SoukWire
+import Synchronization
 
 /// `souk.rpc.v1.ReflectionService`, which every ``RPCServer`` hosts unless told not to: the
 /// services and methods it hosts, and the descriptors of the contracts it was given.
 public struct ReflectionServiceImplementation: ReflectionService.Handler {
     private let services: [ServiceInfo]
-    private let pool: Result<DescriptorPool, WireFormatError>
+    private let descriptorSets: [[UInt8]]
+    /// The descriptors, read at the first FileContainingSymbol rather than at every server's start
+    /// (tests start hundreds of servers; most processes are never asked).
+    private let pool = PoolCache()
+
+    final class PoolCache: Sendable {
+        let read = Mutex<Result<DescriptorPool, WireFormatError>?>(nil)
+    }
 
     /// `services`: every other service the server hosts (reflection adds itself);
     /// `descriptorSets`: the serialized `FileDescriptorSet`s of their contracts. SoukWire's own
@@ -30,9 +38,7 @@ public struct ReflectionServiceImplementation: ReflectionService.Handler {
             byName[method.service]!.methods.append(info)
         }
         self.services = order.sorted().map { byName[$0]! }
-        pool = Result { () throws(WireFormatError) in
-            try DescriptorPool(fileDescriptorSets: [SoukWireDescriptors.fileDescriptorSet] + descriptorSets)
-        }
+        self.descriptorSets = descriptorSets
     }
 
     public func listServices(_ request: ListServicesRequest, context: ServerContext) async throws -> ListServicesResponse {
@@ -44,7 +50,15 @@ public struct ReflectionServiceImplementation: ReflectionService.Handler {
     public func fileContainingSymbol(_ request: FileContainingSymbolRequest,
                                      context: ServerContext) async throws -> FileContainingSymbolResponse {
         let pool: DescriptorPool
-        switch self.pool {
+        let read = self.pool.read.withLock { cached in
+            if let cached { return cached }
+            let made = Result { () throws(WireFormatError) in
+                try DescriptorPool(fileDescriptorSets: [SoukWireDescriptors.fileDescriptorSet] + descriptorSets)
+            }
+            cached = made
+            return made
+        }
+        switch read {
         case .success(let read): pool = read
         case .failure(let error): throw RPCError(.internal, "this server's contract descriptors could not be read: \(error)")
         }
