@@ -38,9 +38,13 @@ public struct AdminServer: Service {
 
     public func run() async throws {
         let (host, logger) = (self.host, self.logger)
+        // Probes and scrapers hold a few short connections: a client that floods the port or
+        // never finishes a request is bounded by these, not by the service's own limits.
         let app = Application(
             responder: responder,
-            configuration: .init(address: .hostname(host, port: port), serverName: "souk-admin"),
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "souk-admin",
+                                 availableConnectionsDelegate: .maximum(64, logger: logger)),
             onServerRunning: { channel in
                 logger.notice("admin HTTP listening (/healthz, /readyz, /metrics)",
                               metadata: ["address": "\(host):\(channel.localAddress?.port ?? 0)"])

@@ -288,6 +288,25 @@ def test_orders_killed_during_payments_loses_nothing_and_does_nothing_twice(dev)
             assert [(p.id, p.status) for p in listed.payments] == [(payment_ids[order["id"]], payments_pb2.Payment.SUCCEEDED)]
 
 
+def test_the_admin_port_outlives_a_flood_of_connections_that_send_nothing(dev):
+    port = dev.ports["orders_admin"]
+    flood = []
+    try:
+        for _ in range(200):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+            flood.append(connection)
+        # One that sends a request head a byte at a time and never finishes it.
+        flood[0].sendall(b"GET /healthz HTTP/1.1\r\nHo")
+    finally:
+        for connection in flood:
+            connection.close()
+    deadline = time.monotonic() + 10
+    while dev.ready("orders") != 200:
+        assert time.monotonic() < deadline, "orders' admin port did not serve again after the flood"
+        time.sleep(0.1)
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+
+
 def test_every_service_recovers_from_a_postgres_crash_without_a_restart(dev):
     pids = {name: dev.child_pid(name) for name in ["users", "orders", "payments", "gateway"]}
     dev.dev_db("stop", "--immediate")
