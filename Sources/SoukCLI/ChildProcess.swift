@@ -13,6 +13,8 @@ final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var exitStatus: Int32?
     private let exited = DispatchSemaphore(value: 0)
+    /// Signalled when the last of its output has been relayed.
+    private let outputRelayed = DispatchSemaphore(value: 0)
 
     /// Starts `arguments[0]` (a path) with `environment`, stdin from /dev/null, stdout and stderr
     /// to `output`, which writes each line with its prefix.
@@ -53,7 +55,11 @@ final class ChildProcess: @unchecked Sendable {
         }
         self.pid = pid
         let readEnd = fds[0], spawnedPID = pid
-        Thread.detachNewThread { output.relay(from: readEnd) }
+        let relayed = outputRelayed
+        Thread.detachNewThread {
+            output.relay(from: readEnd)
+            relayed.signal()
+        }
         Thread.detachNewThread { [self] in
             var status: Int32 = 0
             while waitpid(spawnedPID, &status, 0) == -1 && errno == EINTR {}
@@ -72,12 +78,16 @@ final class ChildProcess: @unchecked Sendable {
         if !hasExited { kill(pid, signal) }
     }
 
-    /// Waits up to `timeout` for the process to exit; true when it did.
+    /// Waits up to `timeout` for the process to exit, then for its last lines to be relayed, so
+    /// that what the caller writes next comes after them; true when it exited.
     func wait(timeout: Duration) -> Bool {
-        if hasExited { return true }
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        guard exited.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
-        exited.signal()  // for any later wait
+        if !hasExited {
+            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            guard exited.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
+            exited.signal()  // for any later wait
+        }
+        // Not long: a grandchild that kept the pipe open would keep it from ending.
+        if outputRelayed.wait(timeout: .now() + .seconds(2)) == .success { outputRelayed.signal() }
         return true
     }
 
