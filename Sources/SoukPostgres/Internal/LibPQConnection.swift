@@ -152,7 +152,10 @@ final class LibPQConnection {
         guard PQenterPipelineMode(handle) == 1 else {
             return queries.indices.map { results[$0] ?? execute(queries[$0]) }
         }
-        // Send every statement that has no result yet, each followed by a sync.
+        // Send every statement that has no result yet, each followed by a sync. libpq flushes
+        // at each sync, so on TCP the socket is corked meanwhile: the pipeline leaves in one
+        // burst, rather than a segment (and a wake-up of the server) per statement.
+        let corked = queries.count > 1 && setTCPCork(true)
         var sent: [Int] = []
         for (index, query) in queries.enumerated() where results[index] == nil {
             let bindings = query.bindings
@@ -168,6 +171,7 @@ final class LibPQConnection {
             guard queued == 1, PQpipelineSync(handle) == 1 else { break }
             sent.append(index)
         }
+        if corked { _ = setTCPCork(false) }
         // Read them back: per statement its result, a NULL, then the sync's result.
         var position = 0
         var current: Result<PostgresRows, PostgresError>?
@@ -196,6 +200,16 @@ final class LibPQConnection {
         }
         return results.map { $0 ?? .failure(isOK ? PostgresError(kind: .client, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
                                                   : clientError()) }
+    }
+
+    /// Sets TCP_CORK on the connection's socket; false where it does not apply (a Unix socket).
+    private func setTCPCork(_ on: Bool) -> Bool {
+        #if os(Linux)
+        var value: Int32 = on ? 1 : 0
+        return setsockopt(PQsocket(handle), Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
+        #else
+        return false
+        #endif
     }
 
     private func withParameterValues<T>(_ bindings: PostgresBindings, _ body: ([UnsafePointer<CChar>?]) -> T) -> T {
