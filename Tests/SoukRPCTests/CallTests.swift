@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import SoukProtobuf
 @testable import SoukRPC
 import SoukRPCCore
@@ -287,6 +288,66 @@ struct CallTests {
         }
     }
 
+    @Test("the server ends each call of a connection at its own deadline, whatever order the deadlines arrive in")
+    func serverSideDeadlinesOfOneConnection() async throws {
+        try await withServer { _, port in
+            let connection = try await RawConnection.connect(port: port)
+            try await connection.send(Preface.bytes)
+            // Due at 600, 100 and 300 ms, and one call that answers at once: the second and
+            // third deadlines come before the one already waiting, the last after every other.
+            for (id, timeoutMs, sleepMs) in [(1, 600, 10_000), (2, 100, 10_000), (3, 300, 10_000), (4, 5_000, 0)] as [(UInt64, UInt64, Int32)] {
+                try await connection.send(Frames.request(id: id, method: InteropService.Methods.unaryCall.fullName, timeoutMs: timeoutMs,
+                                                         payload: try simpleRequest(sleepMs: sleepMs).serializedBytes()))
+            }
+            try await connection.expectServerPreface()
+            var answered: [(id: UInt64, code: Int32)] = []
+            for _ in 0..<4 {
+                let frame = try await within(5) { try await connection.nextFrame() }
+                guard case .response(let head, _)? = frame else {
+                    Issue.record("expected a response")
+                    return
+                }
+                answered.append((head.callID, head.code))
+            }
+            #expect(answered.map(\.id) == [4, 2, 3, 1])
+            #expect(answered.map(\.code) == [0] + Array(repeating: RPCStatusCode.deadlineExceeded.rawValue, count: 3))
+            try await connection.expectStillServing(callID: 5)
+            await connection.close()
+        }
+    }
+
+    @Test("the client ends each call of a connection at its own deadline when the server never answers")
+    func clientSideDeadlinesOfOneConnection() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AnswerPrefaceOnly()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        try await withClient(port: silent.localAddress!.port!) { client in
+            let stub = EchoService.Client(transport: client)
+            let start = ContinuousClock.now
+            let order = try await withThrowingTaskGroup(of: (timeout: Int, elapsed: Duration).self) { group in
+                for timeout in [600, 100, 300] {
+                    group.addTask {
+                        await expectRPCError(.deadlineExceeded) {
+                            try await stub.echo(echoRequest("\(timeout)"), options: .timeout(.milliseconds(timeout)))
+                        }
+                        return (timeout, ContinuousClock.now - start)
+                    }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                var ended: [(timeout: Int, elapsed: Duration)] = []
+                for try await call in group { ended.append(call) }
+                return ended
+            }
+            #expect(order.map(\.timeout) == [100, 300, 600])
+            for (timeout, elapsed) in order {
+                #expect(elapsed >= .milliseconds(timeout) && elapsed < .milliseconds(timeout) + .seconds(2))
+            }
+        }
+        try await silent.close()
+    }
+
     @Test("cancelling the calling task sends Cancel, ends the call with CANCELLED at once, and cancels the handler")
     func cancel() async throws {
         let echo = ScriptedEcho { _, _ in
@@ -525,6 +586,22 @@ struct CallTests {
                 let response = try await InteropService.Client(transport: client).unaryCall(simpleRequest(echoMetadata: true))
                 #expect(response.echoedMetadata.contains { $0.key == "x-subject" && $0.value == .text("user-1") })
             }
+        }
+    }
+}
+
+/// Like a Souk server that accepted the calls and hangs: it answers the preface and never
+/// anything else.
+final class AnswerPrefaceOnly: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var received = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let before = received
+        received += unwrapInboundIn(data).readableBytes
+        if before < 8 && received >= 8 {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)
         }
     }
 }

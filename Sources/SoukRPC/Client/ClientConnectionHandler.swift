@@ -29,7 +29,6 @@ final class PendingCall: @unchecked Sendable {
     var callID: UInt64 = 0
     var cancelRequested = false
     var finished = false
-    var deadlineTimer: Scheduled<Void>?
 
     init(method: String, metadata: Metadata, payload: ByteBuffer, deadline: NIODeadline?) {
         self.method = method
@@ -87,6 +86,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var prefaceBytes: ByteBuffer?
     private var prefaceChecked = false
     private var pending: [UInt64: PendingCall] = [:]
+    private var deadlineTimer = EarliestDeadlineTimer()
     private var submitted: [PendingCall] = []
     private var nextCallID: UInt64 = 1
     private var goAwayLastCallID: UInt64?
@@ -274,8 +274,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 finish(call, .failed(RPCError(.deadlineExceeded, "the deadline of \(call.method) passed before the call was sent")))
                 return
             }
-            let loopBound = self.loopBound
-            call.deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlinePassed(call) }
+            if deadlineTimer.needsSetting(for: deadline) {
+                let loopBound = self.loopBound
+                deadlineTimer.set(deadline, on: eventLoop) { loopBound.value.deadlinesPassed() }
+            }
         }
         let id = nextCallID
         nextCallID += 1
@@ -301,15 +303,32 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func deadlinePassed(_ call: PendingCall) {
-        guard !call.finished else { return }
-        call.deadlineTimer = nil
-        if pending.removeValue(forKey: call.callID) != nil {
+    /// Ends the calls whose deadline has passed, and sets the timer for the next one due.
+    private func deadlinesPassed() {
+        deadlineTimer.fired()
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        var due: [PendingCall] = []
+        for call in pending.values {
+            guard let deadline = call.deadline else { continue }
+            if deadline <= now {
+                due.append(call)
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
+            }
+        }
+        for call in due {
+            pending.removeValue(forKey: call.callID)
             // Tell the server to stop working on it.
             FrameWriter.writeCancel(callID: call.callID, to: &out)
-            flush()
+            finish(call, .failed(RPCError(.deadlineExceeded, "\(call.method) did not answer before its deadline")))
         }
-        finish(call, .failed(RPCError(.deadlineExceeded, "\(call.method) did not answer before its deadline")))
+        if let next {
+            let loopBound = self.loopBound
+            deadlineTimer.set(next, on: eventLoop) { loopBound.value.deadlinesPassed() }
+        }
+        guard !due.isEmpty else { return }
+        flush()
         closeIfDrained()
     }
 
@@ -331,8 +350,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func finish(_ call: PendingCall, _ result: CallResult) {
         guard !call.finished else { return }
         call.finished = true
-        call.deadlineTimer?.cancel()
-        call.deadlineTimer = nil
         call.continuation!.resume(returning: result)
         call.continuation = nil
     }
@@ -370,6 +387,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         closed = true
         let calls = pending
         pending.removeAll()
+        deadlineTimer.cancel()
         // A Souk server writes its preface before it reads any frame, and a connection it
         // never read from ends with a reset that may swallow even that preface. So without
         // the server's preface no call here ran, and each may go elsewhere whatever its

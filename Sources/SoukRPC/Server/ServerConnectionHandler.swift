@@ -31,7 +31,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private struct ActiveCall {
         var task: Task<Void, Never>
-        var deadlineTimer: Scheduled<Void>?
+        /// When the call's deadline passes, and its timeout for the message then.
+        var deadline: (at: NIODeadline, timeout: TimeAmount)?
     }
 
     private enum State {
@@ -54,6 +55,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var outboundReserved = 0
 
     private var calls: [UInt64: ActiveCall] = [:]
+    private var deadlineTimer = EarliestDeadlineTimer()
     private var highestCallID: UInt64 = 0
     private var lastAcceptedCallID: UInt64 = 0
     private var state = State.open
@@ -262,7 +264,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .cancel(let callID):
             if let call = calls.removeValue(forKey: callID) {
                 call.task.cancel()
-                call.deadlineTimer?.cancel()
                 callEnded()
                 closeIfDone()
             }
@@ -361,7 +362,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let task = executor.map { Task(executorPreference: $0, operation: serve) } ?? Task(operation: serve)
         var call = ActiveCall(task: task)
         if let timeout {
-            call.deadlineTimer = eventLoop.scheduleTask(in: timeout) { loopBound.value.deadlinePassed(callID, after: timeout) }
+            let at = NIODeadline.now() + timeout
+            call.deadline = (at, timeout)
+            if deadlineTimer.needsSetting(for: at) {
+                deadlineTimer.set(at, on: eventLoop) { loopBound.value.deadlinesPassed() }
+            }
         }
         calls[callID] = call
     }
@@ -384,8 +389,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Ends a call whose handler ran on this event loop.
     func complete(_ callID: UInt64, _ outcome: Outcome) {
-        guard let call = calls.removeValue(forKey: callID) else { return }  // cancelled or timed out
-        call.deadlineTimer?.cancel()
+        guard calls.removeValue(forKey: callID) != nil else { return }  // cancelled or timed out
         answer(callID, outcome)
         callEnded()
         unflushedAnswers += 1
@@ -406,8 +410,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func drainCompletions() {
         completions.take(into: &completed)
         for item in completed {
-            guard let call = calls.removeValue(forKey: item.callID) else { continue }  // cancelled or timed out
-            call.deadlineTimer?.cancel()
+            guard calls.removeValue(forKey: item.callID) != nil else { continue }  // cancelled or timed out
             answer(item.callID, item.outcome)
         }
         completed.removeAll(keepingCapacity: true)
@@ -416,11 +419,31 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         closeIfDone()
     }
 
-    private func deadlinePassed(_ callID: UInt64, after timeout: TimeAmount) {
-        guard let call = calls.removeValue(forKey: callID) else { return }
-        call.task.cancel()
-        answer(callID, RPCError(.deadlineExceeded,
-            "the deadline of \(timeout.nanoseconds / 1_000_000) ms passed before the handler answered"))
+    /// Ends the calls whose deadline has passed, and sets the timer for the next one due.
+    private func deadlinesPassed() {
+        deadlineTimer.fired()
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        var due: [(callID: UInt64, timeout: TimeAmount)] = []
+        for (callID, call) in calls {
+            guard let deadline = call.deadline else { continue }
+            if deadline.at <= now {
+                due.append((callID, deadline.timeout))
+            } else if next.map({ deadline.at < $0 }) ?? true {
+                next = deadline.at
+            }
+        }
+        for (callID, timeout) in due {
+            guard let call = calls.removeValue(forKey: callID) else { continue }
+            call.task.cancel()
+            answer(callID, RPCError(.deadlineExceeded,
+                "the deadline of \(timeout.nanoseconds / 1_000_000) ms passed before the handler answered"))
+        }
+        if let next {
+            let loopBound = self.loopBound
+            deadlineTimer.set(next, on: eventLoop) { loopBound.value.deadlinesPassed() }
+        }
+        guard !due.isEmpty else { return }
         callEnded()
         flush()
         closeIfDone()
@@ -545,9 +568,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if inbound.capacity > 256 * 1024 || out.capacity > 256 * 1024 { core.budgets.largeBlockFreed() }
         for call in calls.values {
             call.task.cancel()
-            call.deadlineTimer?.cancel()
         }
         calls.removeAll()
+        deadlineTimer.cancel()
         inbound = Self.noBytes
         if inboundReserved > 0 { core.budgets.releaseIncomplete(inboundReserved) }
         inboundReserved = 0

@@ -1,0 +1,37 @@
+import NIOCore
+
+/// One timer per connection for the deadlines of all its calls.
+///
+/// A call's start sets it only when the call's deadline comes before the one already set,
+/// and an answered call leaves it alone: calls that share a timeout arrive in deadline
+/// order, so starting and answering them costs no timer operation (NIO cancels a scheduled
+/// task by searching its heap). When it fires, the connection ends the calls that are due
+/// and sets it again for the earliest deadline left. Used on the connection's event loop only.
+struct EarliestDeadlineTimer {
+    private var scheduled: Scheduled<Void>?
+    /// When the timer is set to fire; nil when it is not set.
+    private(set) var firesAt: NIODeadline?
+
+    /// Whether the timer must be set (again) for a call due at `deadline`.
+    func needsSetting(for deadline: NIODeadline) -> Bool {
+        firesAt.map { deadline < $0 } ?? true
+    }
+
+    /// Sets the timer to fire at `deadline`, calling `fire` then, instead of when it was set to.
+    mutating func set(_ deadline: NIODeadline, on eventLoop: any EventLoop, fire: @escaping @Sendable () -> Void) {
+        scheduled?.cancel()
+        firesAt = deadline
+        scheduled = eventLoop.scheduleTask(deadline: deadline, fire)
+    }
+
+    /// Call first thing when the timer has fired: it is no longer set.
+    mutating func fired() {
+        scheduled = nil
+        firesAt = nil
+    }
+
+    mutating func cancel() {
+        scheduled?.cancel()
+        fired()
+    }
+}
