@@ -88,7 +88,7 @@ let package = Package(
 
         // The REST bridge: HTTP/JSON (Hummingbird) in front of the services, from the route table.
         .target(name: "SoukGateway", dependencies: [
-            "SoukContracts", "SoukProtobuf", "SoukRPCCore", "SoukWire",
+            "SoukContracts", "SoukProtobuf", "SoukRPC", "SoukRPCCore", "SoukWire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Prometheus", package: "swift-prometheus"),
