@@ -2,30 +2,36 @@
 # gateway-bench: the REST bridge under wrk, beside the FastAPI reference peer
 # (../shared/peers/fastapi-seed, or PEER_DIR), measured the same way in the same run.
 #
-#   Benchmarks/GatewayBench/run.sh        DURATION (10) seconds per route, CONNECTIONS (64)
+#   Benchmarks/GatewayBench/run.sh        DURATION (8) seconds per measure, ROUNDS (2), CONNECTIONS (64)
 #
 # 1. Souk: Tools/dev-db start, a release build, then `souk users`, `orders`, `payments` and
 #    the `souk-gateway` executable on free ports against the cluster's databases.
-#    One account signs up and places an order through the gateway; then, for each of
-#    GET /v1/users/me, GET /v1/orders/{id} and POST /v1/orders: 3 s of warm-up and DURATION s of
-#    `wrk -t2 -c CONNECTIONS --latency`. The gateway's RSS is read at rest (after start) and
-#    after the load. Everything is stopped.
-# 2. The peer: its run.sh (its own cluster and apps), the same account, order and wrk runs,
-#    then its stop.sh.
-# Prints a table of requests/s, p50 and p99 for both and the ratios. wrk comes from Debian.
+# 2. The peer: its run.sh (its own cluster and apps), started beside Souk; the stack not being
+#    measured sits idle.
+# 3. One account signs up and places an order through each gateway; then, for each of
+#    GET /v1/users/me, GET /v1/orders/{id} and POST /v1/orders, ROUNDS rounds of: Souk, then
+#    the peer, each 3 s of warm-up and DURATION s of `wrk -t2 -c CONNECTIONS --latency`. Taking
+#    turns, rather than one stack after the other, lets a drift in the shared machine's speed
+#    fall on both alike; each round gives a ratio. The gateway's RSS is read at rest (after
+#    start) and after the load. Everything is stopped.
+# Prints a table of requests/s, p50 and p99 for both (the mean of the rounds) and the ratios
+# (of the means, and each round's). wrk comes from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-8}
+ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 PEER_DIR=${PEER_DIR:-$ROOT/../shared/peers/fastapi-seed}
 HERE=$ROOT/Benchmarks/GatewayBench
 WORK=$(mktemp -d /tmp/gateway-bench.XXXXXX)
 chmod 700 "$WORK"
 PIDS=()
+PEER_STARTED=""
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$PEER_STARTED" ]; then "$PEER_DIR/stop.sh" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,14 +59,14 @@ prepare() {
   export AUTHORIZATION ORDER_ID
 }
 
-# wrk against $1$2 with script $3; prints "requests/s p50_ms p99_ms". Between the warm-up and
-# the measure, $ANALYZE brings the tables' statistics up to date (as autovacuum would once the
-# warm-up has grown them; see orders-bench), for both stacks alike.
+# wrk against $1$2 with script $3 and token $4; prints "requests/s p50_ms p99_ms non2xx".
+# Between the warm-up and the measure, $5 brings the tables' statistics up to date (as
+# autovacuum would once the warm-up has grown them; see orders-bench), for both stacks alike.
 measure() {
-  local url=$1$2 script=$3
-  BENCH_AUTHORIZATION=$AUTHORIZATION wrk -t2 -c"$CONNECTIONS" -d3s -s "$HERE/$script" "$url" >/dev/null
-  $ANALYZE >/dev/null 2>&1 || true
-  BENCH_AUTHORIZATION=$AUTHORIZATION wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$HERE/$script" "$url" > "$WORK/wrk.out"
+  local url=$1$2 script=$3 token=$4 analyze=$5
+  BENCH_AUTHORIZATION=$token wrk -t2 -c"$CONNECTIONS" -d3s -s "$HERE/$script" "$url" >/dev/null
+  $analyze >/dev/null 2>&1 || true
+  BENCH_AUTHORIZATION=$token wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$HERE/$script" "$url" > "$WORK/wrk.out"
   python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -76,14 +82,13 @@ PY
 
 routes=("GET /v1/users/me|/v1/users/me|get.lua" "GET /v1/orders/{id}|/v1/orders/ORDER|get.lua" "POST /v1/orders|/v1/orders|post-order.lua")
 
-run_all() {  # base name
-  local base=$1 name=$2
-  for route in "${routes[@]}"; do
-    IFS='|' read -r label path script <<<"$route"
-    path=${path/ORDER/$ORDER_ID}
-    echo "$name|$label|$(measure "$base" "$path" "$script")" >> "$WORK/results"
-    echo "  $name $label: $(tail -1 "$WORK/results" | cut -d'|' -f3)" >&2
-  done
+# measure_route name base token order analyze route: one measure, appended to the results.
+measure_route() {
+  local name=$1 base=$2 token=$3 order=$4 analyze=$5 label path script
+  IFS='|' read -r label path script <<<"$6"
+  path=${path/ORDER/$order}
+  echo "$name|$label|$(measure "$base" "$path" "$script" "$token" "$analyze")" >> "$WORK/results"
+  echo "  $name $label: $(tail -1 "$WORK/results" | cut -d'|' -f3)" >&2
 }
 
 # --- 1. Souk -------------------------------------------------------------------------
@@ -112,31 +117,50 @@ sleep 1
 RSS_REST=$(rss_kb "$GATEWAY_PID")
 echo "souk: gateway on $SOUK_BASE, RSS at rest ${RSS_REST} kB" >&2
 prepare "$SOUK_BASE"
-ANALYZE=analyze_souk
+SOUK_TOKEN=$AUTHORIZATION SOUK_ORDER=$ORDER_ID
 analyze_souk() { for db in users orders; do echo "ANALYZE;" | Tools/dev-db psql "$db"; done; }
-run_all "$SOUK_BASE" souk
-sleep 2
-RSS_AFTER=$(rss_kb "$GATEWAY_PID")
-for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
-for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-PIDS=()
 
-# --- 2. The FastAPI peer ---------------------------------------------------------------
+# --- 2. The FastAPI peer, beside it ------------------------------------------------------------
+PEER_BASE=""
 if [ -x "$PEER_DIR/run.sh" ]; then
-  PEER_BASE=$("$PEER_DIR/run.sh" | tail -1)
+  # Its cluster's fixed port can be held for a moment by an outgoing connection's ephemeral
+  # port (Souk's to its own cluster): try again after a pause.
+  for attempt in 1 2 3; do
+    if PEER_BASE=$("$PEER_DIR/run.sh" 2>"$WORK/peer-start.log" | tail -1) && [ -n "$PEER_BASE" ]; then break; fi
+    PEER_BASE=""
+    "$PEER_DIR/stop.sh" >/dev/null 2>&1 || true
+    echo "the peer did not start (attempt $attempt): $(tail -2 "$WORK/peer-start.log" | tr '\n' ' ')" >&2
+    sleep 3
+  done
+  [ -n "$PEER_BASE" ] || { echo "the peer did not start: its columns stay empty" >&2; }
+fi
+if [ -n "$PEER_BASE" ]; then
+  PEER_STARTED=yes
   echo "peer: $PEER_BASE" >&2
   prepare "$PEER_BASE"
-  ANALYZE=analyze_peer
+  PEER_TOKEN=$AUTHORIZATION PEER_ORDER=$ORDER_ID
   analyze_peer() {
     for db in souk_users souk_orders; do
       /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "${PEER_PG_PORT:-55440}" -U postgres -d "$db" -qc ANALYZE
     done
   }
-  run_all "$PEER_BASE" peer
-  "$PEER_DIR/stop.sh" >/dev/null 2>&1 || true
-else
+elif [ ! -x "$PEER_DIR/run.sh" ]; then
   echo "no peer at $PEER_DIR: its columns stay empty" >&2
 fi
+
+# --- 3. Taking turns ---------------------------------------------------------------------------
+for route in "${routes[@]}"; do
+  for _ in $(seq 1 "$ROUNDS"); do
+    measure_route souk "$SOUK_BASE" "$SOUK_TOKEN" "$SOUK_ORDER" analyze_souk "$route"
+    if [ -n "$PEER_BASE" ]; then measure_route peer "$PEER_BASE" "$PEER_TOKEN" "$PEER_ORDER" analyze_peer "$route"; fi
+  done
+done
+sleep 2
+RSS_AFTER=$(rss_kb "$GATEWAY_PID")
+for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
+for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+PIDS=()
+if [ -n "$PEER_STARTED" ]; then "$PEER_DIR/stop.sh" >/dev/null 2>&1 || true; PEER_STARTED=""; fi
 
 # --- 3. The same rpc without the gateway -----------------------------------------------------
 # users-bench calls GetCurrentUser over RPC from CONNECTIONS tasks (its own souk users, same
@@ -146,29 +170,40 @@ DIRECT=$(cd Benchmarks/PostgresBench && DURATION=$DURATION CONCURRENCY=$CONNECTI
 echo "direct GetCurrentUser over RPC: ${DIRECT:-not measured}" >&2
 
 # --- The table ------------------------------------------------------------------------------
-python3 - "$WORK/results" "$RSS_REST" "$RSS_AFTER" "$CONNECTIONS" "$DURATION" "${DIRECT:-}" <<'PY'
+python3 - "$WORK/results" "$RSS_REST" "$RSS_AFTER" "$CONNECTIONS" "$DURATION" "${DIRECT:-}" "$ROUNDS" <<'PY'
 import sys
+from statistics import mean
 rows = [line.strip().split("|") for line in open(sys.argv[1]) if line.strip()]
-results = {(name, label): values.split() for name, label, values in rows}
-labels = [label for name, label, _ in rows if name == "souk"]
-print(f"\nwrk -t2 -c{sys.argv[4]} -d{sys.argv[5]}s (after 3 s of warm-up); p50/p99 in ms; non-2xx in parentheses\n")
-print("| route | souk req/s | p50 | p99 | peer req/s | p50 | p99 | req/s ratio | p99 lower |")
-print("|---|--:|--:|--:|--:|--:|--:|--:|---|")
+runs = {}
+for name, label, values in rows:
+    runs.setdefault((name, label), []).append(values.split())
+labels = list(dict.fromkeys(label for name, label, _ in rows if name == "souk"))
+def summary(key):
+    got = runs.get(key)
+    if not got:
+        return None
+    return (mean(float(r[0]) for r in got), mean(float(r[1]) for r in got), mean(float(r[2]) for r in got),
+            sum(int(r[3]) for r in got), [float(r[0]) for r in got])
+print(f"\nwrk -t2 -c{sys.argv[4]} -d{sys.argv[5]}s (after 3 s of warm-up), {sys.argv[7]} rounds taking turns; "
+      "the mean of the rounds; p50/p99 in ms; non-2xx in parentheses\n")
+print("| route | souk req/s | p50 | p99 | peer req/s | p50 | p99 | req/s ratio | each round | p99 lower |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 for label in labels:
-    s = results[("souk", label)]
-    p = results.get(("peer", label))
-    bad = f" ({s[3]})" if s[3] != "0" else ""
+    s = summary(("souk", label))
+    p = summary(("peer", label))
+    bad = f" ({s[3]})" if s[3] else ""
     if p:
-        pbad = f" ({p[3]})" if p[3] != "0" else ""
-        print(f"| {label} | {s[0]}{bad} | {s[1]} | {s[2]} | {p[0]}{pbad} | {p[1]} | {p[2]} | "
-              f"{float(s[0]) / float(p[0]):.1f}× | {'yes' if float(s[2]) < float(p[2]) else 'no'} |")
+        pbad = f" ({p[3]})" if p[3] else ""
+        each = ", ".join(f"{a / b:.1f}×" for a, b in zip(s[4], p[4]))
+        print(f"| {label} | {s[0]:.0f}{bad} | {s[1]:.2f} | {s[2]:.2f} | {p[0]:.0f}{pbad} | {p[1]:.2f} | {p[2]:.2f} | "
+              f"{s[0] / p[0]:.1f}× | {each} | {'yes' if s[2] < p[2] else 'no'} |")
     else:
-        print(f"| {label} | {s[0]}{bad} | {s[1]} | {s[2]} | | | | | |")
+        print(f"| {label} | {s[0]:.0f}{bad} | {s[1]:.2f} | {s[2]:.2f} | | | | | | |")
 print(f"\ngateway RSS: {int(sys.argv[2]) / 1024:.1f} MiB at rest after start, {int(sys.argv[3]) / 1024:.1f} MiB after the load")
 direct = sys.argv[6].split()
-if len(direct) == 3 and ("souk", "GET /v1/users/me") in results:
+if len(direct) == 3 and ("souk", "GET /v1/users/me") in runs:
     rate, p50, p99 = float(direct[0]), float(direct[1]) / 1000, float(direct[2]) / 1000
-    s = results[("souk", "GET /v1/users/me")]
+    s = summary(("souk", "GET /v1/users/me"))
     print(f"GetCurrentUser over RPC directly, {sys.argv[4]} in flight: {rate:.0f} calls/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
-          f"the gateway adds {float(s[1]) - p50:.2f} ms at p50 and {float(s[2]) - p99:.2f} ms at p99")
+          f"the gateway adds {s[1] - p50:.2f} ms at p50 and {s[2] - p99:.2f} ms at p99")
 PY
