@@ -10,8 +10,9 @@
 // 4. GetOrder from CONCURRENCY tasks for DURATION seconds, over the orders just made.
 //    Before each, the orders tables are analyzed (see analyzeOrders()): the steady state of a
 //    database autovacuum looks after.
-// 5. `pgbench -N` and `pgbench -S` (`-c 8 -j 2 -T DURATION`) against the same server (in the
-//    test database); the targets are CreateOrder ≥ 0.4 of -N and GetOrder ≥ 0.5 of -S.
+// 5. `pgbench -N` right after CreateOrder and `pgbench -S` right after GetOrder (`-c 8 -j 2 -T
+//    DURATION`), against the same server (in the test database), the services idle meanwhile;
+//    the targets are CreateOrder ≥ 0.4 of -N and GetOrder ≥ 0.5 of -S.
 // The run's accounts and orders are deleted at the end.
 //
 // Environment: SOUK_BENCH_USERS_DATABASE_URL and SOUK_BENCH_ORDERS_DATABASE_URL (default
@@ -124,6 +125,9 @@ func measure(seconds: Int, tokens: [String],
 
 let accounts = BenchAccounts()
 let create: Phase, get: Phase
+// Each reference runs right after its workload, so that a drift in the shared machine's speed
+// falls on both sides of a ratio alike.
+var writes = (rate: 0.0, latency: "", cpu: 0.0), reads = (rate: 0.0, latency: "", cpu: 0.0)
 do {
     // 2. Accounts.
     try await accounts.signUp(count: userCount, users: users)
@@ -139,6 +143,7 @@ do {
     }
     create = created
     print("CreateOrder made \(ids.count) orders")
+    writes = try await pgbenchReference(["-N"], url: pgbenchURL, seconds: duration)
     // 4. GetOrder, each task reading orders of its own user (up to 100 of them).
     let ownOrders = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
         for (index, token) in tokens.enumerated() {
@@ -165,6 +170,7 @@ do {
         _ = try await orders.getOrder(GetOrderRequest.with(orderID: mine[iteration % mine.count]), options: options)
         return nil
     }
+    reads = try await pgbenchReference(["-S"], url: pgbenchURL, seconds: duration)
     await usersClient.close()
     await ordersClient.close()
     stopServers()
@@ -176,10 +182,6 @@ do {
     try? await cleanUp(accounts)
     fail("\(error)")
 }
-
-// 5. pgbench on the same server.
-let writes = try await pgbenchReference(["-N"], url: pgbenchURL, seconds: duration)
-let reads = try await pgbenchReference(["-S"], url: pgbenchURL, seconds: duration)
 
 print("")
 print("| workload | calls/s | p50 µs | p99 µs | services' CPU µs/call | reference | ratio | target |")
