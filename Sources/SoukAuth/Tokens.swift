@@ -232,11 +232,15 @@ public struct TokenVerifier: Sendable {
                 ? "this method needs an access token: send `authorization: Bearer <token>`"
                 : "this method needs a service credential: send `authorization: Bearer <token>`")
         }
-        let prefix = "Bearer "
-        guard header.count > prefix.count, header.lowercased().hasPrefix("bearer ") else {
+        // The scheme is case-insensitive (RFC 9110); compared as bytes, since this runs on
+        // every call and the header is a few hundred bytes.
+        let bytes = header.utf8
+        let scheme = "bearer ".utf8
+        guard bytes.count > scheme.count,
+              bytes.prefix(scheme.count).elementsEqual(scheme, by: { $1 == 0x20 ? $0 == 0x20 : ($0 | 0x20) == $1 }) else {
             throw .invalidToken("the authorization metadata must be `Bearer <token>`")
         }
-        return try verify(String(header.dropFirst(prefix.count)), kind: kind, now: now)
+        return try verify(String(Substring(bytes.dropFirst(scheme.count))), kind: kind, now: now)
     }
 }
 

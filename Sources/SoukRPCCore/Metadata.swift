@@ -81,7 +81,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
             if let problem = Self.keyProblem(key) { return problem }
             switch value {
             case .text(let text):
-                if key.hasSuffix("-bin") {
+                if Self.isBinaryKey(key) {
                     return "the value of \"\(key)\" is text, but keys ending in -bin carry binary values"
                 }
                 if text.utf8.count > Self.maxValueBytes {
@@ -92,7 +92,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
                     return "the value of \"\(key)\" holds \(what); text values are printable ASCII (0x20 to 0x7E); send other bytes under a key ending in -bin"
                 }
             case .binary(let bytes):
-                if !key.hasSuffix("-bin") {
+                if !Self.isBinaryKey(key) {
                     return "the value of \"\(key)\" is binary, but only keys ending in -bin carry binary values"
                 }
                 if bytes.count > Self.maxValueBytes {
@@ -103,13 +103,20 @@ public struct Metadata: Sendable, Equatable, Sequence {
         return nil
     }
 
+    /// Whether `key` names a binary value: it ends in `-bin`. (Compared as bytes: keys are checked on every call, and
+    /// `String.hasSuffix` compares characters.)
+    public static func isBinaryKey(_ key: String) -> Bool {
+        let bytes = key.utf8
+        return bytes.count >= 4 && bytes.suffix(4).elementsEqual("-bin".utf8)
+    }
+
     private static func keyProblem(_ key: String) -> String? {
         let bytes = key.utf8
         let valid = !bytes.isEmpty && bytes.count <= maxKeyLength && bytes.allSatisfy { byte in
             (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
         }
         if valid {
-            if key.hasPrefix(reservedPrefix) {
+            if bytes.starts(with: reservedPrefix.utf8) {
                 return "the metadata key \"\(key)\" is reserved: keys starting with \(reservedPrefix) are Souk's own and never sent by a client"
             }
             return nil

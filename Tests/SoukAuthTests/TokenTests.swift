@@ -104,6 +104,13 @@ struct TokenTests {
         #expect(throws: AuthError.self) { try verifier.verify(metadata: Metadata(), kind: .user, now: now) }
         #expect(throws: AuthError.self) { try verifier.verify(metadata: Metadata(["authorization": "Basic abc"]), kind: .user, now: now) }
         #expect(throws: AuthError.self) { try verifier.verify(metadata: Metadata(["authorization": "Bearer "]), kind: .user, now: now) }
+        // The scheme is case-insensitive; its separator is a space and nothing else.
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            #expect(try verifier.verify(metadata: Metadata(["authorization": "\(scheme) \(token)"]), kind: .user, now: now).subject == "user-1")
+        }
+        for malformed in ["Bearer\u{0}\(token)", "Bearer\t\(token)", "Bearez \(token)", "Bearer\(token)", "Bearér \(token)"] {
+            #expect(throws: AuthError.self) { try verifier.verify(metadata: Metadata(["authorization": malformed]), kind: .user, now: now) }
+        }
     }
 
     @Test("keys survive their file format")

@@ -316,7 +316,7 @@ enum FrameHeaderCodec {
             }
         }
         // Neither text nor binary set: the empty value of the kind the key calls for.
-        let entry = value ?? (key.hasSuffix("-bin") ? .binary([]) : .text(""))
+        let entry = value ?? (Metadata.isBinaryKey(key) ? .binary([]) : .text(""))
         if verbatim {
             metadata.appendReceived(key, entry)
         } else {
