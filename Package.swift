@@ -210,7 +210,7 @@ let package = Package(
             "SoukObservability", "SoukRPCCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SoukCLITests", dependencies: [
-            "SoukCLI", "SoukPostgres", "SoukUsers",
+            "SoukCLI", "SoukGatewayCommand", "SoukPostgres", "SoukUsers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -78,12 +78,14 @@ public struct GatewayCommand: AsyncParsableCommand {
         }
     }
 
-    /// Where to listen: the options, else SOUK_GATEWAY_ADDRESS, else 127.0.0.1:8080.
-    func listenAddress() throws -> (host: String, port: Int) {
+    /// Where to listen: the options, else SOUK_GATEWAY_ADDRESS (read through `environment`),
+    /// else 127.0.0.1:8080.
+    func listenAddress(environment: (String) -> String? = Self.environment) throws -> (host: String, port: Int) {
         var (host, port) = ("127.0.0.1", 8080)
-        if let address = Self.environment("SOUK_GATEWAY_ADDRESS") {
-            guard let endpoint = try Self.endpoints(address, "SOUK_GATEWAY_ADDRESS", option: "--host/--port").first else {
-                throw ValidationError("SOUK_GATEWAY_ADDRESS must be host:port, not \(address)")
+        if let address = environment("SOUK_GATEWAY_ADDRESS") {
+            // One address to listen on: a list (which the services' addresses may be) is refused.
+            guard let endpoint = RPCClient.Endpoint(parsing: address) else {
+                throw ValidationError("SOUK_GATEWAY_ADDRESS must be one host:port to listen on (e.g. 127.0.0.1:8080), not \"\(address)\"")
             }
             (host, port) = (endpoint.host, endpoint.port)
         }

@@ -445,7 +445,7 @@ extension RPCClient.Endpoint {
     }
 
     /// `host:port,host:port`: the endpoints of a service's replicas, as settings give them.
-    /// Spaces around a part are ignored, and an IPv6 host may be bracketed (`[::1]:50051`).
+    /// Spaces around a part are ignored, and an IPv6 host is bracketed (`[::1]:50051`).
     public static func list(parsing text: String) throws(ListError) -> [RPCClient.Endpoint] {
         var endpoints: [RPCClient.Endpoint] = []
         for part in text.split(separator: ",") {
@@ -456,14 +456,28 @@ extension RPCClient.Endpoint {
         return endpoints
     }
 
-    /// One `host:port` (an IPv6 host may be bracketed); nil when the text is not that, or its
-    /// port is outside `ports` (a listening address may allow 0, any free port).
+    /// One `host:port`: a name or IPv4 address, or an IPv6 address in brackets (`[::1]:50051`);
+    /// nil when the text is not that, or its port is outside `ports` (a listening address may
+    /// allow 0, any free port).
     public init?(parsing text: some StringProtocol, ports: ClosedRange<Int> = 1...65_535) {
         guard let colon = text.lastIndex(of: ":"), colon > text.startIndex, let port = Int(text[text.index(after: colon)...]),
               ports.contains(port) else {
             return nil
         }
-        let host = text[..<colon].drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed()
+        var host = text[..<colon]
+        if host.first == "[" {
+            // A bracketed IPv6 literal, perhaps with a zone: `[fe80::1%eth0]`.
+            guard host.last == "]", host.count > 2,
+                  host.dropFirst().dropLast().allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ":.%-_".contains($0)) })
+            else { return nil }
+            host = host.dropFirst().dropLast()
+        } else {
+            // A name or an IPv4 address; an IPv6 address must be bracketed, or its last colon
+            // would be taken for the port's.
+            guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }) else {
+                return nil
+            }
+        }
         self.init(host: String(host), port: port)
     }
 }
