@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 import SoukProtobuf
 @testable import SoukRPC
 import SoukRPCCore
@@ -318,11 +317,7 @@ struct CallTests {
 
     @Test("the client ends each call of a connection at its own deadline when the server never answers")
     func clientSideDeadlinesOfOneConnection() async throws {
-        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AnswerPrefaceOnly()) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let silent = try await standInServer { AnswerPrefaceOnly() }
         try await withClient(port: silent.localAddress!.port!) { client in
             let stub = EchoService.Client(transport: client)
             let start = ContinuousClock.now

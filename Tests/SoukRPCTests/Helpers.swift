@@ -245,3 +245,13 @@ enum Frames {
         return buffer
     }
 }
+
+/// A stand-in for a server on 127.0.0.1 (any free port): each accepted connection gets a
+/// handler from `makeHandler`, which plays the part. Close the returned channel when done.
+func standInServer(_ makeHandler: @escaping @Sendable () -> any ChannelHandler) async throws -> any Channel {
+    try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(makeHandler()) }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
+}

@@ -151,11 +151,7 @@ struct LifecycleTests {
     @Test("a call that may have reached a server is retried elsewhere only when its method is idempotent")
     func idempotentRetry() async throws {
         // A "server" that answers the preface, reads the first frame, then drops the connection.
-        let blackHole = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DropAfterFirstFrame()) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let blackHole = try await standInServer { DropAfterFirstFrame() }
         let blackHolePort = blackHole.localAddress!.port!
         try await withServer(services: [ScriptedEcho()]) { _, port in
             let client = RPCClient(endpoints: [.init(host: "127.0.0.1", port: blackHolePort), .init(host: "127.0.0.1", port: port)],
