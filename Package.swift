@@ -87,8 +87,13 @@ let package = Package(
         ], resources: [.copy("Migrations")]),
 
         // The REST bridge: HTTP/JSON (Hummingbird) in front of the services, from the route table.
+        // Per-client connection limits for the HTTP servers (the gateway, the admin port).
+        .target(name: "SoukHTTPLimits", dependencies: [
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+        ]),
         .target(name: "SoukGateway", dependencies: [
-            "SoukContracts", "SoukProtobuf", "SoukRPC", "SoukRPCCore", "SoukWire",
+            "SoukContracts", "SoukHTTPLimits", "SoukProtobuf", "SoukRPC", "SoukRPCCore", "SoukWire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -97,7 +102,7 @@ let package = Package(
         // What an operator sees of any Souk process: its log lines (text or JSON, with the
         // request and trace ids of the call), its metrics registry, its admin HTTP port.
         .target(name: "SoukObservability", dependencies: [
-            "SoukProtobuf", "SoukRPCCore",
+            "SoukHTTPLimits", "SoukProtobuf", "SoukRPCCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import SoukHTTPLimits
 import SoukRPC
 
 /// How many connections the gateway holds, and for how long, whatever its clients do.

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import SoukHTTPLimits
 import SoukProtobuf
 
 /// Whether a process can take traffic, and if not, why.
@@ -36,15 +37,21 @@ public struct AdminServer: Service {
         self.logger = logger
     }
 
+    /// Connections the admin port holds in all, and from one client address.
+    public static let maxConnections = 64
+    public static let maxConnectionsPerClient = 16
+
     public func run() async throws {
         let (host, logger) = (self.host, self.logger)
         // Probes and scrapers hold a few short connections: a client that floods the port or
-        // never finishes a request is bounded by these, not by the service's own limits.
+        // never finishes a request is bounded by these, not by the service's own limits, and
+        // one address cannot take every connection from the kubelet's probes.
+        let counter = ClientConnectionCounter(limitPerClient: Self.maxConnectionsPerClient)
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [counter.handler()], idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(host, port: port), serverName: "souk-admin",
-                                 availableConnectionsDelegate: .maximum(64, logger: logger)),
+                                 availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 logger.notice("admin HTTP listening (/healthz, /readyz, /metrics)",
                               metadata: ["address": "\(host):\(channel.localAddress?.port ?? 0)"])

@@ -297,6 +297,14 @@ def test_the_admin_port_outlives_a_flood_of_connections_that_send_nothing(dev):
             flood.append(connection)
         # One that sends a request head a byte at a time and never finishes it.
         flood[0].sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        # Past 16 connections from one address, a new one is answered 429 and closed, so one
+        # client cannot take every connection from the probes.
+        flood[-1].settimeout(10)
+        answer = b""
+        while chunk := flood[-1].recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        assert b"too many connections from 127.0.0.1: at most 16 at once" in answer, answer
     finally:
         for connection in flood:
             connection.close()
