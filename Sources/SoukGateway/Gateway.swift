@@ -128,8 +128,8 @@ public struct Gateway: HTTPResponder {
             var error = GatewayError(.unimplemented, "\(path) does not take \(method); it takes \(allowed.joined(separator: ", "))")
             error.extraHeaders[.allow] = allowed.joined(separator: ", ")
             throw error.withStatus(405)
-        case .route(let route, let pathParameters):
-            label = "\(route.verb.rawValue) \(route.pathTemplate)"
+        case .route(let route, let routeLabel, let pathParameters):
+            label = routeLabel
             return try await call(route, pathParameters: pathParameters, request: request, requestID: requestID, context: context)
         }
     }

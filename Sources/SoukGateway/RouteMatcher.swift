@@ -6,25 +6,31 @@ import SoukRPCCore
 struct RouteMatcher: Sendable {
     /// What a path matched.
     enum Match {
-        /// A route of this verb, with its path variables' values.
-        case route(HTTPRoute, pathParameters: [String: String])
+        /// A route of this verb, its metrics label (`GET /v1/orders/{order_id}`), and its path
+        /// variables' values.
+        case route(HTTPRoute, label: String, pathParameters: [String: String])
         /// The path is served, but not with this verb: the verbs that are.
         case wrongVerb(allowed: [String])
         case none
     }
 
-    private struct Template: Sendable {
+    /// A class: the matcher walks every template for every request, and a struct holding a
+    /// route (strings, closures) would be copied, each of its references retained, at each step.
+    private final class Template: Sendable {
         enum Segment: Sendable, Equatable {
             case literal(String)
             case variable(String)
         }
 
-        var segments: [Segment]
-        var customVerb: String?
-        var route: HTTPRoute
+        let segments: [Segment]
+        let customVerb: String?
+        let route: HTTPRoute
+        let label: String
 
         init(_ route: HTTPRoute) {
             self.route = route
+            label = "\(route.verb.rawValue) \(route.pathTemplate)"
+            var customVerb: String?
             var path = route.pathTemplate
             // A custom verb is a ':' after the last '/' outside braces.
             if let colon = path.lastIndex(of: ":"), let slash = path.lastIndex(of: "/"), colon > slash,
@@ -32,6 +38,7 @@ struct RouteMatcher: Sendable {
                 customVerb = String(path[path.index(after: colon)...])
                 path = String(path[..<colon])
             }
+            self.customVerb = customVerb
             segments = path.split(separator: "/", omittingEmptySubsequences: true).map { part in
                 part.hasPrefix("{") && part.hasSuffix("}") ? .variable(String(part.dropFirst().dropLast())) : .literal(String(part))
             }
@@ -44,7 +51,8 @@ struct RouteMatcher: Sendable {
             for (segment, part) in zip(segments, parts) {
                 switch segment {
                 case .literal(let literal):
-                    guard part == literal else { return nil }
+                    // Bytes, as grpc-gateway compares them (and cheaper than comparing characters).
+                    guard part.utf8.elementsEqual(literal.utf8) else { return nil }
                 case .variable(let name):
                     guard !part.isEmpty, let decoded = String(part).removingPercentEncoding else { return nil }
                     values[name] = decoded
@@ -72,7 +80,7 @@ struct RouteMatcher: Sendable {
         var allowed: [String] = []
         for template in templates {
             guard let values = template.match(parts, verb: verb) else { continue }
-            if template.route.verb.rawValue == method { return .route(template.route, pathParameters: values) }
+            if template.route.verb.rawValue == method { return .route(template.route, label: template.label, pathParameters: values) }
             allowed.append(template.route.verb.rawValue)
         }
         return allowed.isEmpty ? .none : .wrongVerb(allowed: allowed)
