@@ -47,16 +47,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# Signs up at $1, places an order; sets AUTHORIZATION and ORDER_ID.
+# Signs up at $1, places an order; sets USER_ID, AUTHORIZATION and ORDER_ID.
 prepare() {
   local base=$1 email="bench-$(date +%s%N)@example.com"
-  curl -sf -X POST "$base/v1/users" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"correct horse battery\",\"fullName\":\"Bench\"}" >/dev/null
+  USER_ID=$(curl -sf -X POST "$base/v1/users" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"correct horse battery\",\"fullName\":\"Bench\"}" | json_field id)
   AUTHORIZATION="Bearer $(curl -sf -X POST "$base/v1/auth/tokens" -H 'Content-Type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"correct horse battery\"}" | json_field accessToken)"
   ORDER_ID=$(curl -sf -X POST "$base/v1/orders" -H 'Content-Type: application/json' -H "Authorization: $AUTHORIZATION" \
     -d '{"currency":"EUR","items":[{"sku":"BOOK-1","quantity":1,"unitPrice":"1999"}]}' | json_field id)
-  export AUTHORIZATION ORDER_ID
+  export USER_ID AUTHORIZATION ORDER_ID
 }
 
 # wrk against $1$2 with script $3 and token $4; prints "requests/s p50_ms p99_ms non2xx".
@@ -117,7 +117,7 @@ sleep 1
 RSS_REST=$(rss_kb "$GATEWAY_PID")
 echo "souk: gateway on $SOUK_BASE, RSS at rest ${RSS_REST} kB" >&2
 prepare "$SOUK_BASE"
-SOUK_TOKEN=$AUTHORIZATION SOUK_ORDER=$ORDER_ID
+SOUK_TOKEN=$AUTHORIZATION SOUK_ORDER=$ORDER_ID SOUK_USER=$USER_ID
 analyze_souk() { for db in users orders; do echo "ANALYZE;" | Tools/dev-db psql "$db"; done; }
 
 # --- 2. The FastAPI peer, beside it ------------------------------------------------------------
@@ -138,7 +138,7 @@ if [ -n "$PEER_BASE" ]; then
   PEER_STARTED=yes
   echo "peer: $PEER_BASE" >&2
   prepare "$PEER_BASE"
-  PEER_TOKEN=$AUTHORIZATION PEER_ORDER=$ORDER_ID
+  PEER_TOKEN=$AUTHORIZATION PEER_ORDER=$ORDER_ID PEER_USER=$USER_ID
   analyze_peer() {
     for db in souk_users souk_orders; do
       /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "${PEER_PG_PORT:-55440}" -U postgres -d "$db" -qc ANALYZE
@@ -157,6 +157,13 @@ for route in "${routes[@]}"; do
 done
 sleep 2
 RSS_AFTER=$(rss_kb "$GATEWAY_PID")
+# The orders POST /v1/orders made (tens of thousands a run) go again, in both stacks, so that
+# runs do not slow each other down by growing the tables.
+echo "DELETE FROM orders WHERE user_id = '$SOUK_USER';" | Tools/dev-db psql orders >/dev/null || true
+if [ -n "$PEER_BASE" ]; then
+  /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "${PEER_PG_PORT:-55440}" -U postgres -d souk_orders -qc \
+    "DELETE FROM orders WHERE user_id = '$PEER_USER'" >/dev/null || true
+fi
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
