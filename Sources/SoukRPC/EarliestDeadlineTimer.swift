@@ -34,4 +34,20 @@ struct EarliestDeadlineTimer {
         scheduled?.cancel()
         fired()
     }
+
+    /// Of the calls' `deadlines`, the calls due by `now`, and the earliest deadline after it
+    /// (where the timer goes next).
+    static func split<Call>(_ deadlines: some Sequence<(call: Call, deadline: NIODeadline)>,
+                            at now: NIODeadline) -> (due: [Call], next: NIODeadline?) {
+        var due: [Call] = []
+        var next: NIODeadline?
+        for (call, deadline) in deadlines {
+            if deadline <= now {
+                due.append(call)
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
+            }
+        }
+        return (due, next)
+    }
 }

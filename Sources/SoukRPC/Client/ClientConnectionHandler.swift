@@ -274,10 +274,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 finish(call, .failed(RPCError(.deadlineExceeded, "the deadline of \(call.method) passed before the call was sent")))
                 return
             }
-            if deadlineTimer.needsSetting(for: deadline) {
-                let loopBound = self.loopBound
-                deadlineTimer.set(deadline, on: eventLoop) { loopBound.value.deadlinesPassed() }
-            }
+            armDeadlineTimer(for: deadline)
         }
         let id = nextCallID
         nextCallID += 1
@@ -306,30 +303,25 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Ends the calls whose deadline has passed, and sets the timer for the next one due.
     private func deadlinesPassed() {
         deadlineTimer.fired()
-        let now = NIODeadline.now()
-        var next: NIODeadline?
-        var due: [PendingCall] = []
-        for call in pending.values {
-            guard let deadline = call.deadline else { continue }
-            if deadline <= now {
-                due.append(call)
-            } else if next.map({ deadline < $0 }) ?? true {
-                next = deadline
-            }
-        }
+        let (due, next) = EarliestDeadlineTimer.split(
+            pending.values.lazy.compactMap { call in call.deadline.map { (call: call, deadline: $0) } }, at: .now())
         for call in due {
             pending.removeValue(forKey: call.callID)
             // Tell the server to stop working on it.
             FrameWriter.writeCancel(callID: call.callID, to: &out)
             finish(call, .failed(RPCError(.deadlineExceeded, "\(call.method) did not answer before its deadline")))
         }
-        if let next {
-            let loopBound = self.loopBound
-            deadlineTimer.set(next, on: eventLoop) { loopBound.value.deadlinesPassed() }
-        }
+        if let next { armDeadlineTimer(for: next) }
         guard !due.isEmpty else { return }
         flush()
         closeIfDrained()
+    }
+
+    /// Makes the connection's deadline timer fire no later than `deadline`.
+    private func armDeadlineTimer(for deadline: NIODeadline) {
+        guard deadlineTimer.needsSetting(for: deadline) else { return }
+        let loopBound = self.loopBound
+        deadlineTimer.set(deadline, on: eventLoop) { loopBound.value.deadlinesPassed() }
     }
 
     private func cancelOnLoop(_ call: PendingCall) {

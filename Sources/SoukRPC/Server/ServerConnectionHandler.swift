@@ -364,9 +364,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if let timeout {
             let at = NIODeadline.now() + timeout
             call.deadline = (at, timeout)
-            if deadlineTimer.needsSetting(for: at) {
-                deadlineTimer.set(at, on: eventLoop) { loopBound.value.deadlinesPassed() }
-            }
+            armDeadlineTimer(for: at)
         }
         calls[callID] = call
     }
@@ -422,31 +420,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Ends the calls whose deadline has passed, and sets the timer for the next one due.
     private func deadlinesPassed() {
         deadlineTimer.fired()
-        let now = NIODeadline.now()
-        var next: NIODeadline?
-        var due: [(callID: UInt64, timeout: TimeAmount)] = []
-        for (callID, call) in calls {
-            guard let deadline = call.deadline else { continue }
-            if deadline.at <= now {
-                due.append((callID, deadline.timeout))
-            } else if next.map({ deadline.at < $0 }) ?? true {
-                next = deadline.at
-            }
-        }
+        let (due, next) = EarliestDeadlineTimer.split(
+            calls.lazy.compactMap { id, call in call.deadline.map { (call: (id, $0.timeout), deadline: $0.at) } }, at: .now())
         for (callID, timeout) in due {
             guard let call = calls.removeValue(forKey: callID) else { continue }
             call.task.cancel()
             answer(callID, RPCError(.deadlineExceeded,
                 "the deadline of \(timeout.nanoseconds / 1_000_000) ms passed before the handler answered"))
         }
-        if let next {
-            let loopBound = self.loopBound
-            deadlineTimer.set(next, on: eventLoop) { loopBound.value.deadlinesPassed() }
-        }
+        if let next { armDeadlineTimer(for: next) }
         guard !due.isEmpty else { return }
         callEnded()
         flush()
         closeIfDone()
+    }
+
+    /// Makes the connection's deadline timer fire no later than `deadline`.
+    private func armDeadlineTimer(for deadline: NIODeadline) {
+        guard deadlineTimer.needsSetting(for: deadline) else { return }
+        let loopBound = self.loopBound
+        deadlineTimer.set(deadline, on: eventLoop) { loopBound.value.deadlinesPassed() }
     }
 
     private func callEnded() {
