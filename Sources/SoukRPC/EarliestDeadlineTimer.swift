@@ -35,19 +35,21 @@ struct EarliestDeadlineTimer {
         fired()
     }
 
-    /// Of the calls' `deadlines`, the calls due by `now`, and the earliest deadline after it
-    /// (where the timer goes next).
+    /// Of the calls' `deadlines`, the calls due by `now`, earliest deadline first (a late
+    /// firing still ends them in deadline order), and the earliest deadline after it (where
+    /// the timer goes next).
     static func split<Call>(_ deadlines: some Sequence<(call: Call, deadline: NIODeadline)>,
                             at now: NIODeadline) -> (due: [Call], next: NIODeadline?) {
-        var due: [Call] = []
+        var due: [(call: Call, deadline: NIODeadline)] = []
         var next: NIODeadline?
         for (call, deadline) in deadlines {
             if deadline <= now {
-                due.append(call)
+                due.append((call, deadline))
             } else if next.map({ deadline < $0 }) ?? true {
                 next = deadline
             }
         }
-        return (due, next)
+        if due.count > 1 { due.sort { $0.deadline < $1.deadline } }
+        return (due.map(\.call), next)
     }
 }
