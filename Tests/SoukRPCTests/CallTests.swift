@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import SoukProtobuf
 @testable import SoukRPC
 import SoukRPCCore
@@ -207,6 +208,50 @@ struct CallTests {
                 }
             }
         }
+    }
+
+    @Test("a caller on an event loop whose connection is not up starts it, and its later calls go there")
+    func callerStartsItsLoopsConnection() async throws {
+        /// The client address (host and port) each call came from, in order.
+        final class PeerRecorder: ServerInterceptor {
+            let peers = Mutex<[String]>([])
+            func intercept(_ request: any ProtoMessage, context: ServerContext,
+                           next: @Sendable (any ProtoMessage, ServerContext) async throws -> any ProtoMessage) async throws -> any ProtoMessage {
+                peers.withLock { $0.append(context.peer) }
+                return try await next(request, context)
+            }
+        }
+        let recorder = PeerRecorder()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        try await withServer(configuration: .init(interceptors: [recorder])) { _, port in
+            // One connection per loop of a two-loop group: the first call, from Swift's pool,
+            // brings up one of them only.
+            let client = RPCClient(host: "127.0.0.1", port: port, configuration: .init(connectionsPerEndpoint: 2),
+                                   eventLoopGroup: group)
+            let interop = InteropService.Client(transport: client)
+            _ = try await interop.unaryCall(simpleRequest(payload: [0]))
+            let first = try #require(recorder.peers.withLock { $0.first })
+            // Callers on each loop: the loop without a connection starts its own and, once it
+            // is up, calls through it; the other loop keeps calling through the first.
+            var settled: [String] = []
+            for loop in group.makeIterator() {
+                let peers = try await Task(executorPreference: EventLoopTaskExecutor(eventLoop: loop)) {
+                    var peers: [String] = []
+                    for call in 0 ..< 200 {
+                        _ = try await interop.unaryCall(simpleRequest(payload: [UInt8(call % 256)]))
+                        peers.append(recorder.peers.withLock { $0.last! })
+                        if peers.count >= 10, Set(peers.suffix(5)).count == 1 { break }
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    return peers
+                }.value
+                settled.append(peers.last!)
+            }
+            #expect(Set(settled).count == 2, "the two loops' callers settled on \(settled); the first call came from \(first)")
+            #expect(settled.contains(first))
+            await client.close()
+        }
+        try await group.shutdownGracefully()
     }
 
     @Test("a client refuses to send invalid metadata: INVALID_ARGUMENT before anything is written")

@@ -241,9 +241,21 @@ public final class RPCClient: ClientTransport, Sendable {
         let count = slots.count
         // One thread-local read for the caller's loop, rather than one per slot.
         if count > 1, let current = MultiThreadedEventLoopGroup.currentEventLoop {
+            var loopHasSlot = false
             for offset in 0..<count {
                 let slot = slots[(start &+ offset) % count]
-                if slot.eventLoop === current, let ready = slot.readyHandler { return ready }
+                guard slot.eventLoop === current else { continue }
+                if let ready = slot.readyHandler { return ready }
+                loopHasSlot = true
+            }
+            if loopHasSlot {
+                // This loop's connections are not up (never made, or lost): start one, and
+                // meanwhile take any other connection that is up, so that this loop's
+                // callers move to their own once it is.
+                for offset in 0..<count {
+                    let slot = slots[(start &+ offset) % count]
+                    if slot.eventLoop === current, case .ready(let handler) = slot.acquire() { return handler }
+                }
             }
         }
         for offset in 0..<count {
