@@ -36,6 +36,40 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
         self.bindings = bindings
     }
 
+    /// A SELECT without a locking clause: its first word is SELECT and no word is FOR (as in
+    /// FOR UPDATE or FOR SHARE, wherever it stands, so text that merely holds the word counts
+    /// too). Letters in any case. Such statements may share one implicit transaction in a
+    /// pipeline (see `LibPQConnection.executePipeline`); a WITH, which may modify data, may not.
+    var isPlainSelect: Bool {
+        let select: UInt64 = 0x73_65_6C_65_63_74  // "select", one byte per letter
+        let forWord: UInt64 = 0x66_6F_72  // "for"
+        var word: UInt64 = 0
+        var length = 0
+        var isFirstWord = true
+        /// Judges the word just ended; false when it rules the statement out.
+        func wordEnded() -> Bool {
+            defer { word = 0; length = 0 }
+            guard length > 0 else { return true }
+            if isFirstWord {
+                isFirstWord = false
+                return length == 6 && word == select
+            }
+            return !(length == 3 && word == forWord)
+        }
+        for byte in sql.utf8 {
+            let isWordByte = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x5F || byte == 0x24 || byte >= 0x80
+            if isWordByte {
+                length += 1
+                if length <= 8 { word = word << 8 | UInt64(byte | 0x20) }  // lower-cases letters, changes no other byte into one
+            } else if !wordEnded() {
+                return false
+            }
+        }
+        guard wordEnded() else { return false }
+        return !isFirstWord
+    }
+
     /// The number of bind parameters.
     public var parameterCount: Int { bindings.count }
 

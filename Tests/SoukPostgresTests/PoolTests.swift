@@ -102,6 +102,64 @@ struct PoolTests {
         }
     }
 
+    @Test("plain SELECTs queued together go under one sync, yet one failing costs the others nothing",
+          .timeLimit(.minutes(1)))
+    func plainSelectsShareOneSync() async throws {
+        try await TestDatabase.withPool(options: .init(maxConnections: 1, acquireTimeout: .seconds(30))) { pool in
+            try await pool.execute("CREATE TABLE IF NOT EXISTS pipeline_bumps (id int PRIMARY KEY)")
+            try await pool.execute("TRUNCATE pipeline_bumps")
+            // A SELECT that writes: were it rolled back with a failing neighbour and not run
+            // again, its row would be missing; were it run twice, the second would fail.
+            try await pool.execute("""
+                CREATE OR REPLACE FUNCTION pipeline_bump(n int) RETURNS int LANGUAGE sql
+                AS 'INSERT INTO pipeline_bumps VALUES (n) RETURNING n'
+                """)
+            // While the only connection is held, the statements queue; released, they go out
+            // together in one pipeline.
+            func queuedTogether<T: Sendable>(_ count: Int, _ statement: @escaping @Sendable (Int) async throws -> T) async throws -> [Task<T, any Error>] {
+                try await pool.withConnection { blocker in
+                    var tasks: [Task<T, any Error>] = []
+                    for i in 0 ..< count {
+                        tasks.append(Task { try await statement(i) })
+                        try await Task.sleep(for: .milliseconds(10))  // queued in this order
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                    _ = try await blocker.query("SELECT 1")
+                    return tasks
+                }
+            }
+            // Under one sync they are one transaction: one transaction id for all.
+            let ids = try await queuedTogether(8) { _ in try await pool.query("SELECT txid_current()")[0].decode(0, as: Int64.self) }
+            var seen: Set<Int64> = []
+            for task in ids { seen.insert(try await task.value) }
+            #expect(seen.count == 1, "transaction ids \(seen)")
+
+            let mixed = try await queuedTogether(12) { i -> String in
+                switch i % 3 {
+                // Statement 6 divides by zero: writes before it are rolled back with it, those after skipped.
+                case 0: String(try await pool.query("SELECT 10 / \(Int32(i == 6 ? 0 : 1))")[0].decode(0, as: Int32.self))
+                case 1: String(try await pool.query("SELECT pipeline_bump(\(Int32(i)))")[0].decode(0, as: Int32.self))
+                default: try await pool.query("SELECT \("row \(i)")")[0].decode(0, as: String.self)
+                }
+            }
+            for (i, task) in mixed.enumerated() {
+                let result = await task.result
+                switch i % 3 {
+                case 0 where i == 6:
+                    guard case .failure(let error) = result else { Issue.record("statement \(i) divided by zero: \(result)"); continue }
+                    #expect((error as? PostgresError)?.sqlState == "22012", "statement \(i): \(error)")
+                case 0: #expect((try? result.get()) == "10", "statement \(i): \(result)")
+                case 1: #expect((try? result.get()) == "\(i)", "statement \(i): \(result)")
+                default: #expect((try? result.get()) == "row \(i)", "statement \(i): \(result)")
+                }
+            }
+            let bumped = try await pool.query("SELECT id FROM pipeline_bumps ORDER BY id").map { try $0.decode(0, as: Int32.self) }
+            #expect(bumped == [1, 4, 7, 10], "every write through a SELECT committed once")
+            try await pool.execute("DROP FUNCTION pipeline_bump(int)")
+            try await pool.execute("DROP TABLE pipeline_bumps")
+        }
+    }
+
     @Test("cancelling one of many pipelined statements cancels that one alone", .timeLimit(.minutes(1)))
     func cancelInPipeline() async throws {
         try await TestDatabase.withPool(options: .init(maxConnections: 1, acquireTimeout: .seconds(30))) { pool in

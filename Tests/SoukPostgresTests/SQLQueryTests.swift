@@ -16,6 +16,21 @@ struct SQLQueryTests {
         #expect(!query.description.contains("DROP"), "values stay out of descriptions and logs")
     }
 
+    @Test("a plain SELECT is one that starts with SELECT and has no word FOR, in any case")
+    func plainSelects() {
+        let plain: [SQLQuery] = [
+            "SELECT 1", "select * from users where id = \(Int64(1))", "SELECT forecast, format FROM t", "Select\n  a\nFROM t",
+            "SELECT * FROM t WHERE x IN (SELECT y FROM u)", "(SELECT 1)",
+        ]
+        let notPlain: [SQLQuery] = [
+            "SELECT * FROM t FOR UPDATE", "SELECT * FROM t\nFOR SHARE", "select * from t for no key update", "SELECT * FROM t FOR KEY SHARE",
+            "SELECT 'for'", "WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", "INSERT INTO t VALUES (1)",
+            "SELECTED", "", "  ", "UPDATE t SET a = 1",
+        ]
+        for query in plain { #expect(query.isPlainSelect, "\(query.sql)") }
+        for query in notPlain { #expect(!query.isPlainSelect, "\(query.sql)") }
+    }
+
     @Test("a query without interpolations is its literal")
     func plainLiteral() {
         let query: SQLQuery = "SELECT 1"

@@ -133,14 +133,26 @@ final class LibPQConnection {
         return .success(name)
     }
 
-    /// Runs several independent statements in one round trip (libpq's pipeline mode), each
-    /// with a sync point of its own, so each is its own implicit transaction and one failing
-    /// leaves the others alone. One result per query, in order.
+    /// Runs several independent statements in one round trip (libpq's pipeline mode) such that
+    /// each behaves as its own implicit transaction: one failing leaves the others alone. One
+    /// result per query, in order.
+    ///
+    /// Plain SELECTs (``SQLQuery/isPlainSelect``) go out under a single sync, as one implicit
+    /// transaction: the server then answers them all in one flush, where a sync per statement
+    /// costs it a send, and this thread a wake-up, per statement (GetCurrentUser over RPC at 64
+    /// in flight, three runs each: 24.2-28.6k calls/s with a sync each, 30.2-34.3k with one for
+    /// all). When one of them fails, the server rolls the others back or skips them, and they
+    /// run again, each with its own sync: so a SELECT that writes through a function loses
+    /// nothing either. Anything else gets a sync of its own.
     ///
     /// The caller keeps the batch small (parameters of a few KB): the connection is in blocking
     /// mode, and everything is sent before anything is read, which cannot deadlock only while
     /// the requests fit in the sockets' buffers.
-    func executePipeline(_ queries: [SQLQuery]) -> [Result<PostgresRows, PostgresError>] {
+    ///
+    /// `stillWanted(i)` is asked before statement `i` runs a second time; a statement no longer
+    /// wanted (its caller cancelled) is not run again and fails instead.
+    func executePipeline(_ queries: [SQLQuery], shareSyncAmongReads: Bool = true,
+                         stillWanted: (Int) -> Bool = { _ in true }) -> [Result<PostgresRows, PostgresError>] {
         var results = [Result<PostgresRows, PostgresError>?](repeating: nil, count: queries.count)
         var names = [String?](repeating: nil, count: queries.count)
         for (index, query) in queries.enumerated() {
@@ -152,23 +164,29 @@ final class LibPQConnection {
         guard PQenterPipelineMode(handle) == 1 else {
             return queries.indices.map { results[$0] ?? execute(queries[$0]) }
         }
+        if shareSyncAmongReads, queries.count > 1, queries.allSatisfy(\.isPlainSelect) {
+            var again: [Int] = []
+            for index in executeUnderOneSync(queries, names: names, results: &results) {
+                if stillWanted(index) {
+                    again.append(index)
+                } else {
+                    results[index] = .failure(PostgresError(kind: .client, message: "cancelled before it could run again"))
+                }
+            }
+            if !again.isEmpty {
+                for (index, result) in zip(again, executePipeline(again.map { queries[$0] }, shareSyncAmongReads: false)) {
+                    results[index] = result
+                }
+            }
+            return results.map { $0 ?? .failure(unansweredError()) }
+        }
         // Send every statement that has no result yet, each followed by a sync. libpq flushes
         // at each sync, so on TCP the socket is corked meanwhile: the pipeline leaves in one
         // burst, rather than a segment (and a wake-up of the server) per statement.
         let corked = queries.count > 1 && setTCPCork(true)
         var sent: [Int] = []
         for (index, query) in queries.enumerated() where results[index] == nil {
-            let bindings = query.bindings
-            let queued = withParameterValues(bindings) { values in
-                if let name = names[index] {
-                    PQsendQueryPrepared(handle, name, Int32(bindings.count), values, bindings.lengths, bindings.formats,
-                                        PostgresFormat.binary.rawValue)
-                } else {
-                    PQsendQueryParams(handle, query.sql, Int32(bindings.count), bindings.types, values, bindings.lengths,
-                                      bindings.formats, PostgresFormat.binary.rawValue)
-                }
-            }
-            guard queued == 1, PQpipelineSync(handle) == 1 else { break }
+            guard send(query, preparedAs: names[index]), PQpipelineSync(handle) == 1 else { break }
             sent.append(index)
         }
         if corked { _ = setTCPCork(false) }
@@ -198,8 +216,85 @@ final class LibPQConnection {
             // Something broke mid-pipeline: this session cannot be trusted again.
             discardAfterUse = true
         }
-        return results.map { $0 ?? .failure(isOK ? PostgresError(kind: .client, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
-                                                  : clientError()) }
+        return results.map { $0 ?? .failure(unansweredError()) }
+    }
+
+    /// What a pipelined statement that got no result answers.
+    private func unansweredError() -> PostgresError {
+        isOK ? PostgresError(kind: .client, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines) : clientError()
+    }
+
+    /// Sends the statements that have no result yet followed by one sync, in pipeline mode, and
+    /// reads their results into `results`; leaves pipeline mode. Returns the statements to run
+    /// again: none when all succeeded; when one failed, every other one sent (those before it
+    /// were rolled back with it, those after it skipped).
+    private func executeUnderOneSync(_ queries: [SQLQuery], names: [String?],
+                                     results: inout [Result<PostgresRows, PostgresError>?]) -> [Int] {
+        var sent: [Int] = []
+        for (index, query) in queries.enumerated() where results[index] == nil {
+            guard send(query, preparedAs: names[index]) else { break }
+            sent.append(index)
+        }
+        guard PQpipelineSync(handle) == 1 else {
+            discardAfterUse = true
+            return []
+        }
+        // Per statement its result then a NULL; a skipped one's result is PGRES_PIPELINE_ABORTED.
+        // Then the sync's result.
+        var position = 0
+        var current: Result<PostgresRows, PostgresError>?
+        var failed: Int?
+        var synced = false
+        var emptyReads = 0
+        while !synced {
+            guard let result = PQgetResult(handle) else {
+                if let finished = current, position < sent.count {
+                    results[sent[position]] = finished
+                    if case .failure = finished { failed = sent[position] }
+                    current = nil
+                    position += 1
+                    continue
+                }
+                emptyReads += 1
+                if !isOK || emptyReads > 2 { break }
+                continue
+            }
+            emptyReads = 0
+            switch PQresultStatus(result) {
+            case PGRES_PIPELINE_SYNC:
+                PQclear(result)
+                synced = true
+            case PGRES_PIPELINE_ABORTED:
+                PQclear(result)
+                if current == nil, position < sent.count { position += 1 }
+            default:
+                if current == nil { current = consume(result) } else { PQclear(result) }
+            }
+        }
+        if !synced || position < sent.count || PQexitPipelineMode(handle) != 1 {
+            // Something broke mid-pipeline: this session cannot be trusted again.
+            discardAfterUse = true
+            for index in sent where index != failed { results[index] = nil }
+            return []
+        }
+        guard let failed else { return [] }
+        let again = sent.filter { $0 != failed }
+        for index in again { results[index] = nil }
+        return again
+    }
+
+    /// Queues one statement of a pipeline: the prepared statement `name`, or the text itself.
+    private func send(_ query: SQLQuery, preparedAs name: String?) -> Bool {
+        let bindings = query.bindings
+        return withParameterValues(bindings) { values in
+            if let name {
+                PQsendQueryPrepared(handle, name, Int32(bindings.count), values, bindings.lengths, bindings.formats,
+                                    PostgresFormat.binary.rawValue)
+            } else {
+                PQsendQueryParams(handle, query.sql, Int32(bindings.count), bindings.types, values, bindings.lengths,
+                                  bindings.formats, PostgresFormat.binary.rawValue)
+            }
+        } == 1
     }
 
     /// Sets TCP_CORK on the connection's socket; false where it does not apply (a Unix socket).

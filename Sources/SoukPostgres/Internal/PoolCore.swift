@@ -416,7 +416,9 @@ final class Worker: @unchecked Sendable {
             guard case .query(let query) = job.payload else { preconditionFailure("only statements are pipelined") }
             return query
         }
-        var results = connection.executePipeline(queries)
+        var results = connection.executePipeline(queries) { index in
+            !core.mutex.withLock { running[index].cancelRequested }
+        }
 
         let anyCancelRequested = core.mutex.withLock { running.contains { $0.cancelRequested } }
         if anyCancelRequested {
@@ -443,7 +445,8 @@ final class Worker: @unchecked Sendable {
         }
         core.mutex.unlock()
         for (index, (continuation, cancelRequested)) in outcomes.enumerated() {
-            if cancelRequested, case .failure(let error) = results[index], error.sqlState == SQLState.queryCanceled {
+            if cancelRequested, case .failure = results[index] {
+                // Stopped by the cancel, or failed otherwise once it was no longer wanted.
                 continuation?.resume(throwing: CancellationError())
             } else {
                 continuation?.resume(with: results[index].mapError { $0 as any Error })
