@@ -78,6 +78,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// ASCII (U+0020 to U+007E); a value is at most 8192 bytes; no key starts with `souk-`.
     public var violation: String? {
         for (key, value) in entries {
+            if Self.keeps(key, value) { continue }
             if let problem = Self.keyProblem(key) { return problem }
             switch value {
             case .text(let text):
@@ -101,6 +102,33 @@ public struct Metadata: Sendable, Equatable, Sequence {
             }
         }
         return nil
+    }
+
+    /// Whether an entry keeps the rules, judged on its bytes in place: every call checks its
+    /// metadata, and this is the common case. False sends it to the checks that say why.
+    private static func keeps(_ key: String, _ value: Value) -> Bool {
+        guard let kind = key.utf8.withContiguousStorageIfAvailable(keyKind) else { return false }
+        switch value {
+        case .text(let text):
+            guard kind == .text else { return false }
+            return text.utf8.withContiguousStorageIfAvailable { bytes in
+                bytes.count <= maxValueBytes && !bytes.contains { $0 < 0x20 || $0 > 0x7E }
+            } ?? false
+        case .binary(let bytes):
+            return kind == .binary && bytes.count <= maxValueBytes
+        }
+    }
+
+    private enum KeyKind { case invalid, text, binary }
+
+    private static func keyKind(_ key: UnsafeBufferPointer<UInt8>) -> KeyKind {
+        guard !key.isEmpty, key.count <= maxKeyLength else { return .invalid }
+        for byte in key {
+            guard (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+            else { return .invalid }
+        }
+        if key.starts(with: reservedPrefix.utf8) { return .invalid }
+        return key.count >= 4 && key[(key.count - 4)...].elementsEqual("-bin".utf8) ? .binary : .text
     }
 
     /// Whether `key` names a binary value: it ends in `-bin`. (Compared as bytes: keys are checked on every call, and

@@ -113,6 +113,11 @@ struct MetadataTests {
         ("k", .binary([1]), "the value of \"k\" is binary, but only keys ending in -bin carry binary values"),
         ("k", .text("a\u{7F}"), "the value of \"k\" holds byte 0x7F"),
         ("k", .text("\u{0}"), "the value of \"k\" holds byte 0x0"),
+        ("k", .text("é"), "the value of \"k\" holds a byte outside ASCII"),
+        ("k", .text(String(repeating: "a", count: 8193)), "the value of \"k\" is 8193 bytes long"),
+        ("k-bin", .binary([UInt8](repeating: 0, count: 8193)), "the value of \"k-bin\" is 8193 bytes long"),
+        ("souk-deadline", .text("1"), "the metadata key \"souk-deadline\" is reserved"),
+        (String(repeating: "k", count: 65), .text("v"), "the metadata key \"kkkk"),
     ] as [(String, Metadata.Value, String)])
     func violations(key: String, value: Metadata.Value, message: String) {
         var metadata = Metadata(["fine": "ok"])
