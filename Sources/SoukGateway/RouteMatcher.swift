@@ -62,10 +62,14 @@ struct RouteMatcher: Sendable {
         }
     }
 
-    private let templates: [Template]
+    /// The templates by their number of segments: a path is compared only with those of its length.
+    private let templatesBySegmentCount: [[Template]]
 
     init(routes: [HTTPRoute]) {
-        templates = routes.map(Template.init)
+        let templates = routes.map(Template.init)
+        var bySegmentCount = [[Template]](repeating: [], count: (templates.map(\.segments.count).max() ?? 0) + 1)
+        for template in templates { bySegmentCount[template.segments.count].append(template) }
+        templatesBySegmentCount = bySegmentCount
     }
 
     /// The route for `method` on `path` (no query string).
@@ -77,8 +81,9 @@ struct RouteMatcher: Sendable {
             body = body[..<colon]
         }
         let parts = body.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count < templatesBySegmentCount.count else { return .none }
         var allowed: [String] = []
-        for template in templates {
+        for template in templatesBySegmentCount[parts.count] {
             guard let values = template.match(parts, verb: verb) else { continue }
             if template.route.verb.rawValue == method { return .route(template.route, label: template.label, pathParameters: values) }
             allowed.append(template.route.verb.rawValue)

@@ -27,6 +27,7 @@ public struct HTTPRoute: Sendable {
     ) {
         self.verb = verb
         self.pathTemplate = pathTemplate
+        self.pathVariables = Self.variables(of: pathTemplate)
         self.body = body
         self.updateMaskField = updateMaskField
         self.successStatus = successStatus
@@ -45,7 +46,9 @@ public struct HTTPRoute: Sendable {
     }
 
     /// The field names bound by `{variable}` segments of the path, in order.
-    public var pathVariables: [String] {
+    public let pathVariables: [String]
+
+    private static func variables(of pathTemplate: String) -> [String] {
         var names: [String] = []
         var rest = pathTemplate[...]
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
