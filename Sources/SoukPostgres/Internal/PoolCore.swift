@@ -29,6 +29,8 @@ final class PoolCore: @unchecked Sendable {
     var workers: [Worker] = []
     /// Workers spawned that have not yet looked at the queue.
     var starting = 0
+    /// Workers leaving for idleness, still in `workers` while they close their connection.
+    var retiring = 0
     var closed = false
     var lastConnectError: PostgresError?
     private var timerDeadline: UInt64 = .max
@@ -208,6 +210,7 @@ final class PoolCore: @unchecked Sendable {
         mutex.lock()
         workers.removeAll { $0 === worker }
         idle.removeAll { $0 === worker }
+        if worker.retiring { retiring -= 1 }
         let waiters = closed && workers.isEmpty && timerExited ? takeShutdownWaiters() : []
         mutex.unlock()
         waiters.forEach { $0.resume() }
@@ -303,6 +306,8 @@ final class Worker: @unchecked Sendable {
     var leaseJobs: [Job] = []
     var lease: Lease?
     var isIdle = false
+    /// Leaving for idleness (counted in `PoolCore.retiring`).
+    var retiring = false
     var cancelHandle: CancelHandle?
 
     // The worker thread's own.
@@ -351,10 +356,14 @@ final class Worker: @unchecked Sendable {
                 isIdle = true
                 core.idle.append(self)
             }
-            if core.workers.count > options.minConnections {
+            // Those already retiring do not count: two idle workers that both saw one worker
+            // above the minimum would otherwise both leave.
+            if core.workers.count - core.retiring > options.minConnections {
                 let deadline = idleSince &+ options.idleTimeout.nanoseconds
                 if !condition.wait(core.mutex, until: deadline) && mailbox == nil
-                    && core.workers.count > options.minConnections && monotonicNanoseconds() >= deadline {
+                    && core.workers.count - core.retiring > options.minConnections && monotonicNanoseconds() >= deadline {
+                    core.retiring += 1
+                    retiring = true
                     break
                 }
             } else {
