@@ -99,7 +99,7 @@ struct OrderRepository: Sendable {
 
     /// The order `id`, with its items; only if it belongs to `userID` when that is given.
     func find(id: UUID, userID: UUID? = nil) async throws -> OrderRecord? {
-        let rows = try await database.query("""
+        let rows = try await database.read("""
             SELECT * FROM order_answers
             WHERE order_id = \(id) AND (\(userID)::uuid IS NULL OR user_id = \(userID))
             """)
@@ -111,14 +111,14 @@ struct OrderRepository: Sendable {
         let count = Int32(limit)
         let rows: PostgresRows
         if let after {
-            rows = try await database.query("""
+            rows = try await database.read("""
                 SELECT * FROM order_answers
                 WHERE user_id = \(userID) AND (created_at, order_id) < (\(after.createdAt), \(after.id))
                 ORDER BY created_at DESC, order_id DESC
                 LIMIT \(count)
                 """)
         } else {
-            rows = try await database.query("""
+            rows = try await database.read("""
                 SELECT * FROM order_answers
                 WHERE user_id = \(userID)
                 ORDER BY created_at DESC, order_id DESC

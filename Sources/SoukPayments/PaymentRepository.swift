@@ -137,7 +137,7 @@ struct PaymentRepository: Sendable {
     }
 
     func keyRecord(userID: UUID, key: String) async throws -> IdempotencyKeyRecord? {
-        let rows = try await database.query("""
+        let rows = try await database.read("""
             SELECT fingerprint, payment_id, state = 'running' AS running, lease_until < now() AS lease_expired,
                    answer_code, answer, answer_message
             FROM idempotency_keys WHERE user_id = \(userID) AND key = \(key)
@@ -206,7 +206,7 @@ struct PaymentRepository: Sendable {
 
     /// The succeeded (or since refunded) payment of `orderID`, if one was made.
     func charged(orderID: UUID) async throws -> PaymentRecord? {
-        let rows = try await database.query("""
+        let rows = try await database.read("""
             SELECT * FROM payments WHERE order_id = \(orderID) AND status IN ('succeeded', 'refunded')
             """)
         return try rows.first.map(Self.record)
@@ -251,7 +251,7 @@ struct PaymentRepository: Sendable {
 
     /// The payment `id` of `userID`.
     func find(id: UUID, userID: UUID) async throws -> PaymentRecord? {
-        let rows = try await database.query("SELECT * FROM payments WHERE payment_id = \(id) AND user_id = \(userID)")
+        let rows = try await database.read("SELECT * FROM payments WHERE payment_id = \(id) AND user_id = \(userID)")
         return try rows.first.map(Self.record)
     }
 
@@ -260,13 +260,13 @@ struct PaymentRepository: Sendable {
         let count = Int32(limit)
         let rows: PostgresRows
         if let after {
-            rows = try await database.query("""
+            rows = try await database.read("""
                 SELECT * FROM payments
                 WHERE order_id = \(orderID) AND user_id = \(userID) AND (created_at, payment_id) > (\(after.createdAt), \(after.id))
                 ORDER BY created_at, payment_id LIMIT \(count)
                 """)
         } else {
-            rows = try await database.query("""
+            rows = try await database.read("""
                 SELECT * FROM payments WHERE order_id = \(orderID) AND user_id = \(userID)
                 ORDER BY created_at, payment_id LIMIT \(count)
                 """)
@@ -339,7 +339,7 @@ struct PaymentRepository: Sendable {
     /// Seconds until the next unsettled row falls due (nil: none waits): the rows ``leaseDue``
     /// could take then, not those queued behind an earlier row of their order.
     func secondsUntilNextDue() async throws -> Double? {
-        let rows = try await database.query("""
+        let rows = try await database.read("""
             SELECT extract(epoch FROM min(greatest(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at))) - now())::float8 AS wait
             FROM payment_outbox d
             WHERE d.settled_at IS NULL

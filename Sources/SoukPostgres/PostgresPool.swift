@@ -6,9 +6,20 @@ import ServiceLifecycle
 public protocol PostgresQueryExecutor: Sendable {
     /// Runs one statement and returns its rows (empty for commands).
     func query(_ query: SQLQuery) async throws -> PostgresRows
+
+    /// Runs one SELECT whose only effect is its rows, like ``query(_:)``; the pool may send it
+    /// together with other such reads under one sync, as one implicit transaction, so that
+    /// the server answers them all in one flush. Only for statements that write nothing, lock
+    /// nothing and set nothing, not even through a function: for anything else, `query`.
+    func read(_ query: SQLQuery) async throws -> PostgresRows
 }
 
 extension PostgresQueryExecutor {
+    /// A connection or a transaction runs a read like any statement.
+    public func read(_ query: SQLQuery) async throws -> PostgresRows {
+        try await self.query(query)
+    }
+
     /// Runs one statement and returns the number of rows it affected.
     @discardableResult
     public func execute(_ query: SQLQuery) async throws -> Int {
@@ -93,6 +104,16 @@ public final class PostgresPool: PostgresQueryExecutor, Service {
     public func query(_ query: SQLQuery) async throws -> PostgresRows {
         try Task.checkCancellation()
         let job = Job(payload: .query(query), cancellable: true, deadline: acquireDeadline())
+        return try await core.perform(job) { core.submit(.job(job)) }
+    }
+
+    /// Runs one SELECT whose only effect is its rows (see ``PostgresQueryExecutor/read(_:)``).
+    /// Reads queued at the same moment go out as one pipeline under one sync; when one of them
+    /// fails, the others run again, each on its own. A statement that is not a plain SELECT
+    /// (``SQLQuery/isPlainSelect``) runs as ``query(_:)`` would.
+    public func read(_ query: SQLQuery) async throws -> PostgresRows {
+        try Task.checkCancellation()
+        let job = Job(payload: .query(query), cancellable: true, deadline: acquireDeadline(), isRead: query.isPlainSelect)
         return try await core.perform(job) { core.submit(.job(job)) }
     }
 

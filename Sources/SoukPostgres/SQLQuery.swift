@@ -36,11 +36,11 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
         self.bindings = bindings
     }
 
-    /// A SELECT without a locking clause: its first word is SELECT and no word is FOR (as in
-    /// FOR UPDATE or FOR SHARE, wherever it stands, so text that merely holds the word counts
-    /// too). Letters in any case. Such statements may share one implicit transaction in a
-    /// pipeline (see `LibPQConnection.executePipeline`); a WITH, which may modify data, may not.
-    var isPlainSelect: Bool {
+    /// A SELECT without a locking clause: its first word is SELECT, no word is FOR (as in FOR
+    /// UPDATE or FOR SHARE, wherever it stands, so text that merely holds the word counts too),
+    /// and it holds no comment. Letters in any case. Only such statements may be sent as reads
+    /// (`PostgresPool.read`); a WITH, which may modify data, may not.
+    public var isPlainSelect: Bool {
         let select: UInt64 = 0x73_65_6C_65_63_74  // "select", one byte per letter
         let forWord: UInt64 = 0x66_6F_72  // "for"
         var word: UInt64 = 0
@@ -56,7 +56,11 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
             }
             return !(length == 3 && word == forWord)
         }
+        var previous: UInt8 = 0
         for byte in sql.utf8 {
+            // `--` or `/*`: a comment, which could hide the first word.
+            if (previous == 0x2D && byte == 0x2D) || (previous == 0x2F && byte == 0x2A) { return false }
+            previous = byte
             let isWordByte = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
                 || byte == 0x5F || byte == 0x24 || byte >= 0x80
             if isWordByte {

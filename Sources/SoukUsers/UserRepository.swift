@@ -38,7 +38,7 @@ struct UserRepository: Sendable {
     }
 
     func find(id: UUID) async throws -> UserRecord? {
-        try Self.record(await database.query("""
+        try Self.record(await database.read("""
             SELECT user_id, email, full_name, password_hash, status, created_at
             FROM users WHERE user_id = \(id)
             """))
@@ -46,7 +46,7 @@ struct UserRepository: Sendable {
 
     /// The user whose email has `emailKey` (``UserRules/emailKey(_:)``).
     func find(emailKey: String) async throws -> UserRecord? {
-        try Self.record(await database.query("""
+        try Self.record(await database.read("""
             SELECT user_id, email, full_name, password_hash, status, created_at
             FROM users WHERE email_key = \(emailKey)
             """))
@@ -104,7 +104,7 @@ struct UserRepository: Sendable {
         if let count = try rows.first?.decode("failures", as: Int32.self) {
             return .reserved(count: Int(count))
         }
-        let locked = try await database.query("""
+        let locked = try await database.read("""
             SELECT locked_until FROM login_failures WHERE email_key = \(emailKey) AND locked_until > now()
             """)
         return .refused(lockedUntil: try locked.first?.decode("locked_until", as: Date.self))

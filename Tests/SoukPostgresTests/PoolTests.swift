@@ -102,17 +102,22 @@ struct PoolTests {
         }
     }
 
-    @Test("plain SELECTs queued together go under one sync, yet one failing costs the others nothing",
+    @Test("reads queued together go under one sync, yet one failing, or their commit failing, costs the others nothing",
           .timeLimit(.minutes(1)))
-    func plainSelectsShareOneSync() async throws {
+    func readsShareOneSync() async throws {
         try await TestDatabase.withPool(options: .init(maxConnections: 1, acquireTimeout: .seconds(30))) { pool in
-            try await pool.execute("CREATE TABLE IF NOT EXISTS pipeline_bumps (id int PRIMARY KEY)")
-            try await pool.execute("TRUNCATE pipeline_bumps")
-            // A SELECT that writes: were it rolled back with a failing neighbour and not run
-            // again, its row would be missing; were it run twice, the second would fail.
+            try await pool.execute("DROP TABLE IF EXISTS pipeline_bumps, pipeline_parents")
+            try await pool.execute("CREATE TABLE pipeline_parents (id int PRIMARY KEY)")
             try await pool.execute("""
-                CREATE OR REPLACE FUNCTION pipeline_bump(n int) RETURNS int LANGUAGE sql
-                AS 'INSERT INTO pipeline_bumps VALUES (n) RETURNING n'
+                CREATE TABLE pipeline_bumps (id int PRIMARY KEY,
+                    parent int REFERENCES pipeline_parents DEFERRABLE INITIALLY DEFERRED)
+                """)
+            // A SELECT that writes, against the rule of `read`: were it rolled back with a failing
+            // neighbour and not run again, its row would be missing; were it run twice, the
+            // second would fail. A parent that does not exist fails it only at its commit.
+            try await pool.execute("""
+                CREATE OR REPLACE FUNCTION pipeline_bump(n int, parent int) RETURNS int LANGUAGE sql
+                AS 'INSERT INTO pipeline_bumps VALUES (n, parent) RETURNING n'
                 """)
             // While the only connection is held, the statements queue; released, they go out
             // together in one pipeline.
@@ -128,18 +133,26 @@ struct PoolTests {
                     return tasks
                 }
             }
-            // Under one sync they are one transaction: one transaction id for all.
-            let ids = try await queuedTogether(8) { _ in try await pool.query("SELECT txid_current()")[0].decode(0, as: Int64.self) }
-            var seen: Set<Int64> = []
-            for task in ids { seen.insert(try await task.value) }
-            #expect(seen.count == 1, "transaction ids \(seen)")
+            func transactionIDs(_ statement: @escaping @Sendable () async throws -> PostgresRows) async throws -> Set<Int64> {
+                var seen: Set<Int64> = []
+                for task in try await queuedTogether(8, { _ in try await statement()[0].decode(0, as: Int64.self) }) {
+                    seen.insert(try await task.value)
+                }
+                return seen
+            }
+            // Under one sync they are one transaction: one transaction id for all. Statements
+            // sent with `query` keep a sync, and a transaction, each.
+            let shared = try await transactionIDs { try await pool.read("SELECT txid_current()") }
+            #expect(shared.count == 1, "transaction ids \(shared)")
+            let own = try await transactionIDs { try await pool.query("SELECT txid_current()") }
+            #expect(own.count == 8, "transaction ids \(own)")
 
             let mixed = try await queuedTogether(12) { i -> String in
                 switch i % 3 {
                 // Statement 6 divides by zero: writes before it are rolled back with it, those after skipped.
-                case 0: String(try await pool.query("SELECT 10 / \(Int32(i == 6 ? 0 : 1))")[0].decode(0, as: Int32.self))
-                case 1: String(try await pool.query("SELECT pipeline_bump(\(Int32(i)))")[0].decode(0, as: Int32.self))
-                default: try await pool.query("SELECT \("row \(i)")")[0].decode(0, as: String.self)
+                case 0: String(try await pool.read("SELECT 10 / \(Int32(i == 6 ? 0 : 1))")[0].decode(0, as: Int32.self))
+                case 1: String(try await pool.read("SELECT pipeline_bump(\(Int32(i)), NULL)")[0].decode(0, as: Int32.self))
+                default: try await pool.read("SELECT \("row \(i)")")[0].decode(0, as: String.self)
                 }
             }
             for (i, task) in mixed.enumerated() {
@@ -153,10 +166,33 @@ struct PoolTests {
                 default: #expect((try? result.get()) == "row \(i)", "statement \(i): \(result)")
                 }
             }
-            let bumped = try await pool.query("SELECT id FROM pipeline_bumps ORDER BY id").map { try $0.decode(0, as: Int32.self) }
+            var bumped = try await pool.query("SELECT id FROM pipeline_bumps ORDER BY id").map { try $0.decode(0, as: Int32.self) }
             #expect(bumped == [1, 4, 7, 10], "every write through a SELECT committed once")
-            try await pool.execute("DROP FUNCTION pipeline_bump(int)")
-            try await pool.execute("DROP TABLE pipeline_bumps")
+
+            // Statement 2's row has no parent: every statement answers, but the commit at the
+            // shared sync fails. Each runs again on its own: statement 2 fails at its own
+            // commit, the others commit.
+            try await pool.execute("TRUNCATE pipeline_bumps")
+            let committing = try await queuedTogether(5) { i in
+                try await pool.read("SELECT pipeline_bump(\(Int32(i)), \(Int32?.none))")[0].decode(0, as: Int32.self)
+            }
+            _ = committing
+            let orphaned = try await queuedTogether(5) { i in
+                try await pool.read("SELECT pipeline_bump(\(Int32(10 + i)), \(i == 2 ? Int32(99) : nil))")[0].decode(0, as: Int32.self)
+            }
+            for (i, task) in orphaned.enumerated() {
+                let result = await task.result
+                if i == 2 {
+                    guard case .failure(let error) = result else { Issue.record("the orphan committed: \(result)"); continue }
+                    #expect((error as? PostgresError)?.sqlState == "23503", "\(error)")
+                } else {
+                    #expect((try? result.get()) == Int32(10 + i), "statement \(i): \(result)")
+                }
+            }
+            bumped = try await pool.query("SELECT id FROM pipeline_bumps ORDER BY id").map { try $0.decode(0, as: Int32.self) }
+            #expect(bumped == [0, 1, 2, 3, 4, 10, 11, 13, 14], "only the orphan is missing")
+            try await pool.execute("DROP FUNCTION pipeline_bump(int, int)")
+            try await pool.execute("DROP TABLE pipeline_bumps, pipeline_parents")
         }
     }
 
@@ -322,7 +358,8 @@ struct PoolTests {
                 let shrunk = try await TestDatabase.eventually(timeout: .seconds(10)) {
                     try await TestDatabase.connectionCount(applicationName: name, on: observer) == 1
                 }
-                #expect(shrunk, "the pool kept more than minConnections open")
+                let left = try await TestDatabase.connectionCount(applicationName: name, on: observer)
+                #expect(shrunk, "the pool kept more than minConnections open: \(left)")
             }
         }
     }

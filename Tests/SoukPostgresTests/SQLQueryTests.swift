@@ -16,7 +16,7 @@ struct SQLQueryTests {
         #expect(!query.description.contains("DROP"), "values stay out of descriptions and logs")
     }
 
-    @Test("a plain SELECT is one that starts with SELECT and has no word FOR, in any case")
+    @Test("a plain SELECT starts with SELECT and holds no word FOR and no comment, in any case")
     func plainSelects() {
         let plain: [SQLQuery] = [
             "SELECT 1", "select * from users where id = \(Int64(1))", "SELECT forecast, format FROM t", "Select\n  a\nFROM t",
@@ -25,7 +25,8 @@ struct SQLQueryTests {
         let notPlain: [SQLQuery] = [
             "SELECT * FROM t FOR UPDATE", "SELECT * FROM t\nFOR SHARE", "select * from t for no key update", "SELECT * FROM t FOR KEY SHARE",
             "SELECT 'for'", "WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", "INSERT INTO t VALUES (1)",
-            "SELECTED", "", "  ", "UPDATE t SET a = 1",
+            "SELECTED", "", "  ", "UPDATE t SET a = 1", "/* select */ DELETE FROM t", "-- select\nUPDATE t SET a = 1",
+            "SELECT 1 -- a note",
         ]
         for query in plain { #expect(query.isPlainSelect, "\(query.sql)") }
         for query in notPlain { #expect(!query.isPlainSelect, "\(query.sql)") }

@@ -137,21 +137,21 @@ final class LibPQConnection {
     /// each behaves as its own implicit transaction: one failing leaves the others alone. One
     /// result per query, in order.
     ///
-    /// Plain SELECTs (``SQLQuery/isPlainSelect``) go out under a single sync, as one implicit
-    /// transaction: the server then answers them all in one flush, where a sync per statement
-    /// costs it a send, and this thread a wake-up, per statement (GetCurrentUser over RPC at 64
-    /// in flight, three runs each: 24.2-28.6k calls/s with a sync each, 30.2-34.3k with one for
-    /// all). When one of them fails, the server rolls the others back or skips them, and they
-    /// run again, each with its own sync: so a SELECT that writes through a function loses
-    /// nothing either. Anything else gets a sync of its own.
+    /// With `readsShareOneSync`, the caller vouches that every statement is a read with no
+    /// effect but its rows (`PostgresPool.read`): they go out under a single sync, as one
+    /// implicit transaction, and the server answers them all in one flush, where a sync per
+    /// statement costs it a send, and this thread a wake-up, per statement (GetCurrentUser over
+    /// RPC at 64 in flight, three runs each: 24.2-28.6k calls/s with a sync each, 30.2-34.3k
+    /// with one for all). When one fails, or the commit at the sync does, the server rolls the
+    /// others back or skips them, and they run again, each with its own sync.
     ///
     /// The caller keeps the batch small (parameters of a few KB): the connection is in blocking
     /// mode, and everything is sent before anything is read, which cannot deadlock only while
     /// the requests fit in the sockets' buffers.
     ///
     /// `stillWanted(i)` is asked before statement `i` runs a second time; a statement no longer
-    /// wanted (its caller cancelled) is not run again and fails instead.
-    func executePipeline(_ queries: [SQLQuery], shareSyncAmongReads: Bool = true,
+    /// wanted (its caller cancelled) is not run again and fails as cancelled instead.
+    func executePipeline(_ queries: [SQLQuery], readsShareOneSync: Bool = false,
                          stillWanted: (Int) -> Bool = { _ in true }) -> [Result<PostgresRows, PostgresError>] {
         var results = [Result<PostgresRows, PostgresError>?](repeating: nil, count: queries.count)
         var names = [String?](repeating: nil, count: queries.count)
@@ -164,17 +164,18 @@ final class LibPQConnection {
         guard PQenterPipelineMode(handle) == 1 else {
             return queries.indices.map { results[$0] ?? execute(queries[$0]) }
         }
-        if shareSyncAmongReads, queries.count > 1, queries.allSatisfy(\.isPlainSelect) {
+        if readsShareOneSync, queries.count > 1 {
             var again: [Int] = []
             for index in executeUnderOneSync(queries, names: names, results: &results) {
                 if stillWanted(index) {
                     again.append(index)
                 } else {
-                    results[index] = .failure(PostgresError(kind: .client, message: "cancelled before it could run again"))
+                    results[index] = .failure(PostgresError(kind: .client, sqlState: SQLState.queryCanceled,
+                                                            message: "cancelled before it could run again"))
                 }
             }
             if !again.isEmpty {
-                for (index, result) in zip(again, executePipeline(again.map { queries[$0] }, shareSyncAmongReads: false)) {
+                for (index, result) in zip(again, executePipeline(again.map { queries[$0] })) {
                     results[index] = result
                 }
             }
@@ -208,8 +209,10 @@ final class LibPQConnection {
                 position += 1
             } else if current == nil {
                 current = consume(result)
-            } else {
-                PQclear(result)
+            } else if case .failure(let error) = consume(result) {
+                // The commit at the sync failed (a deferred constraint, a serialization
+                // failure): the statement's work is undone, whatever it answered first.
+                current = .failure(error)
             }
         }
         if position < sent.count || PQexitPipelineMode(handle) != 1 {
@@ -227,7 +230,8 @@ final class LibPQConnection {
     /// Sends the statements that have no result yet followed by one sync, in pipeline mode, and
     /// reads their results into `results`; leaves pipeline mode. Returns the statements to run
     /// again: none when all succeeded; when one failed, every other one sent (those before it
-    /// were rolled back with it, those after it skipped).
+    /// were rolled back with it, those after it skipped); when the commit at the sync failed,
+    /// all of them.
     private func executeUnderOneSync(_ queries: [SQLQuery], names: [String?],
                                      results: inout [Result<PostgresRows, PostgresError>?]) -> [Int] {
         var sent: [Int] = []
@@ -244,6 +248,7 @@ final class LibPQConnection {
         var position = 0
         var current: Result<PostgresRows, PostgresError>?
         var failed: Int?
+        var commitFailed = false
         var synced = false
         var emptyReads = 0
         while !synced {
@@ -268,7 +273,15 @@ final class LibPQConnection {
                 PQclear(result)
                 if current == nil, position < sent.count { position += 1 }
             default:
-                if current == nil { current = consume(result) } else { PQclear(result) }
+                if position == sent.count {
+                    // A result after every statement's: the commit at the sync failed.
+                    PQclear(result)
+                    commitFailed = true
+                } else if current == nil {
+                    current = consume(result)
+                } else {
+                    PQclear(result)
+                }
             }
         }
         if !synced || position < sent.count || PQexitPipelineMode(handle) != 1 {
@@ -276,6 +289,10 @@ final class LibPQConnection {
             discardAfterUse = true
             for index in sent where index != failed { results[index] = nil }
             return []
+        }
+        if commitFailed {
+            for index in sent { results[index] = nil }
+            return sent
         }
         guard let failed else { return [] }
         let again = sent.filter { $0 != failed }

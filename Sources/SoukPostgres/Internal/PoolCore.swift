@@ -425,14 +425,14 @@ final class Worker: @unchecked Sendable {
             guard case .query(let query) = job.payload else { preconditionFailure("only statements are pipelined") }
             return query
         }
-        var results = connection.executePipeline(queries) { index in
+        var results = connection.executePipeline(queries, readsShareOneSync: running.allSatisfy(\.isRead)) { index in
             !core.mutex.withLock { running[index].cancelRequested }
         }
 
         let anyCancelRequested = core.mutex.withLock { running.contains { $0.cancelRequested } }
-        if anyCancelRequested {
+        if anyCancelRequested || connection.discardAfterUse {
             // The cancel request may have stopped a neighbour in the pipeline instead, or may
-            // yet reach a later statement: go on with a fresh session.
+            // yet reach a later statement; or the pipeline broke off: go on with a fresh session.
             closeConnection()
         }
         for index in running.indices {
@@ -453,9 +453,11 @@ final class Worker: @unchecked Sendable {
             return (job.continuation, job.cancelRequested)
         }
         core.mutex.unlock()
+        // A cancel that came after the check above may still be on its way to this session:
+        // it must not stop the next pipeline.
+        if outcomes.contains(where: \.1) { self.connection?.discardAfterUse = true }
         for (index, (continuation, cancelRequested)) in outcomes.enumerated() {
-            if cancelRequested, case .failure = results[index] {
-                // Stopped by the cancel, or failed otherwise once it was no longer wanted.
+            if cancelRequested, case .failure(let error) = results[index], error.sqlState == SQLState.queryCanceled {
                 continuation?.resume(throwing: CancellationError())
             } else {
                 continuation?.resume(with: results[index].mapError { $0 as any Error })

@@ -32,6 +32,9 @@ final class Job: @unchecked Sendable {
     let deadline: UInt64
     /// A parameterised statement with small parameters: it may share a pipeline with others.
     let pipelineable: Bool
+    /// A plain SELECT its caller declared free of effects (`PostgresPool.read`): it may share
+    /// a pipeline's sync with other such reads.
+    let isRead: Bool
 
     /// Parameters up to this size may be pipelined (see `LibPQConnection.executePipeline`).
     static let pipelineParameterLimit = 2048
@@ -41,10 +44,11 @@ final class Job: @unchecked Sendable {
     var location: Location = .new
     var cancelRequested = false
 
-    init(payload: JobPayload, cancellable: Bool, deadline: UInt64) {
+    init(payload: JobPayload, cancellable: Bool, deadline: UInt64, isRead: Bool = false) {
         self.payload = payload
         self.cancellable = cancellable
         self.deadline = deadline
+        self.isRead = isRead
         if case .query(let query) = payload {
             pipelineable = query.bindings.bytes.count <= Job.pipelineParameterLimit
         } else {
