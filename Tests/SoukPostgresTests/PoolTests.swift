@@ -169,14 +169,15 @@ struct PoolTests {
             var bumped = try await pool.query("SELECT id FROM pipeline_bumps ORDER BY id").map { try $0.decode(0, as: Int32.self) }
             #expect(bumped == [1, 4, 7, 10], "every write through a SELECT committed once")
 
-            // Statement 2's row has no parent: every statement answers, but the commit at the
-            // shared sync fails. Each runs again on its own: statement 2 fails at its own
-            // commit, the others commit.
+            // Rows without a parent commit under one sync.
             try await pool.execute("TRUNCATE pipeline_bumps")
             let committing = try await queuedTogether(5) { i in
                 try await pool.read("SELECT pipeline_bump(\(Int32(i)), \(Int32?.none))")[0].decode(0, as: Int32.self)
             }
-            _ = committing
+            for (i, task) in committing.enumerated() { #expect(try await task.value == Int32(i)) }
+            // Statement 2's row names a parent that does not exist: every statement answers, but
+            // the commit at the shared sync fails. Each runs again on its own: statement 2 fails
+            // at its own commit, the others commit.
             let orphaned = try await queuedTogether(5) { i in
                 try await pool.read("SELECT pipeline_bump(\(Int32(10 + i)), \(i == 2 ? Int32(99) : nil))")[0].decode(0, as: Int32.self)
             }
