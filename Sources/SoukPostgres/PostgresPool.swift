@@ -102,9 +102,7 @@ public final class PostgresPool: PostgresQueryExecutor, Service {
     /// Cancelling the task drops the statement if it is still waiting, or asks the server
     /// to cancel it (`PQcancel`) if it runs, and throws `CancellationError`.
     public func query(_ query: SQLQuery) async throws -> PostgresRows {
-        try Task.checkCancellation()
-        let job = Job(payload: .query(query), cancellable: true, deadline: acquireDeadline())
-        return try await core.perform(job) { core.submit(.job(job)) }
+        try await enqueue(query, isRead: false)
     }
 
     /// Runs one SELECT whose only effect is its rows (see ``PostgresQueryExecutor/read(_:)``).
@@ -112,8 +110,13 @@ public final class PostgresPool: PostgresQueryExecutor, Service {
     /// fails, the others run again, each on its own. A statement that is not a plain SELECT
     /// (``SQLQuery/isPlainSelect``) runs as ``query(_:)`` would.
     public func read(_ query: SQLQuery) async throws -> PostgresRows {
+        try await enqueue(query, isRead: query.isPlainSelect)
+    }
+
+    /// One statement through the pool's queue.
+    private func enqueue(_ query: SQLQuery, isRead: Bool) async throws -> PostgresRows {
         try Task.checkCancellation()
-        let job = Job(payload: .query(query), cancellable: true, deadline: acquireDeadline(), isRead: query.isPlainSelect)
+        let job = Job(payload: .query(query), cancellable: true, deadline: acquireDeadline(), isRead: isRead)
         return try await core.perform(job) { core.submit(.job(job)) }
     }
 

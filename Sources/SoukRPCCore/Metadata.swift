@@ -121,12 +121,14 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     private enum KeyKind { case invalid, text, binary }
 
+    /// A byte keys may hold: `a-z 0-9 - _ .`.
+    private static func isKeyByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+    }
+
     private static func keyKind(_ key: UnsafeBufferPointer<UInt8>) -> KeyKind {
         guard !key.isEmpty, key.count <= maxKeyLength else { return .invalid }
-        for byte in key {
-            guard (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
-            else { return .invalid }
-        }
+        guard key.allSatisfy(isKeyByte) else { return .invalid }
         if key.starts(with: reservedPrefix.utf8) { return .invalid }
         return key.count >= 4 && key[(key.count - 4)...].elementsEqual("-bin".utf8) ? .binary : .text
     }
@@ -140,9 +142,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     private static func keyProblem(_ key: String) -> String? {
         let bytes = key.utf8
-        let valid = !bytes.isEmpty && bytes.count <= maxKeyLength && bytes.allSatisfy { byte in
-            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
-        }
+        let valid = !bytes.isEmpty && bytes.count <= maxKeyLength && bytes.allSatisfy(isKeyByte)
         if valid {
             if bytes.starts(with: reservedPrefix.utf8) {
                 return "the metadata key \"\(key)\" is reserved: keys starting with \(reservedPrefix) are Souk's own and never sent by a client"
