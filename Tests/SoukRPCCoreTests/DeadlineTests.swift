@@ -32,7 +32,7 @@ struct DeadlineTests {
         #expect(error.code == .deadlineExceeded)
         #expect(error.message.contains("/souk.test.v1.EchoService/Echo"))
         #expect(elapsed >= .milliseconds(50))
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(10), "the handler would have slept 30 s")
     }
 
     @Test("the handler's task is cancelled at the deadline and has finished when the call returns")
@@ -176,7 +176,7 @@ struct DeadlineTests {
             try await client.echo(EchoRequest(), options: .timeout(.milliseconds(50)))
         }
         #expect(error.code == .deadlineExceeded)
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(10))
         // On a loaded machine the deadline may pass before the nested call starts, and then
         // its handler never runs; a nested handler that did start must have been cancelled.
         #expect(inner.calls.isEmpty || inner.sawCancellation)

@@ -300,7 +300,7 @@ struct CallTests {
                     try await EchoService.Client(transport: client).echo(echoRequest("slow"), options: .timeout(.milliseconds(200)))
                 }
                 let elapsed = ContinuousClock.now - start
-                #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(3))
+                #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(10))
                 // The server's own timer cancels the handler.
                 for _ in 0..<250 where echo.observed.cancelled == 0 && echo.observed.started > 0 {
                     try await Task.sleep(for: .milliseconds(20))
@@ -391,7 +391,7 @@ struct CallTests {
             }
             #expect(order.map(\.timeout) == [300, 900, 1_500])
             for (timeout, elapsed) in order {
-                #expect(elapsed >= .milliseconds(timeout) && elapsed < .milliseconds(timeout) + .seconds(2))
+                #expect(elapsed >= .milliseconds(timeout) && elapsed < .milliseconds(timeout) + .seconds(5))
             }
         }
         try await silent.close()
@@ -410,7 +410,7 @@ struct CallTests {
                 let start = ContinuousClock.now
                 call.cancel()
                 await expectRPCError(.cancelled) { try await call.value }
-                #expect(ContinuousClock.now - start < .seconds(1))
+                #expect(ContinuousClock.now - start < .seconds(10))
                 for _ in 0..<100 where echo.observed.cancelled == 0 { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(echo.observed.cancelled == 1)
                 // The connection is still good.
