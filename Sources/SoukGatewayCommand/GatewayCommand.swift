@@ -122,7 +122,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             // connection in all, half the calls crossed to the other loop and back: GET
             // /v1/orders/{id} measured 9.5-10.0k req/s against 10.3-12.0k with one per loop.
             let client = RPCClient(endpoints: try Self.endpoints(text, variable, option: flag),
-                                   configuration: .init(connectionsPerEndpoint: connectionsPerEndpoint ?? NIOSingletons.groupLoopCountSuggestion))
+                                   configuration: .init(connectionsPerEndpoint: connectionsPerEndpoint))
             clients.append(client)
             services[service] = client
         }

@@ -210,7 +210,7 @@ struct CallTests {
         }
     }
 
-    @Test("a caller on an event loop whose connection is not up starts it, and its later calls go there")
+    @Test("by default a client keeps a connection per event loop: a caller on a loop whose connection is not up starts it, and its later calls go there")
     func callerStartsItsLoopsConnection() async throws {
         /// The client address (host and port) each call came from, in order.
         final class PeerRecorder: ServerInterceptor {
@@ -224,10 +224,9 @@ struct CallTests {
         let recorder = PeerRecorder()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         try await withServer(configuration: .init(interceptors: [recorder])) { _, port in
-            // One connection per loop of a two-loop group: the first call, from Swift's pool,
-            // brings up one of them only.
-            let client = RPCClient(host: "127.0.0.1", port: port, configuration: .init(connectionsPerEndpoint: 2),
-                                   eventLoopGroup: group)
+            // The default configuration: one connection per loop of the two-loop group. The first
+            // call, from Swift's pool, brings up one of them only.
+            let client = RPCClient(host: "127.0.0.1", port: port, eventLoopGroup: group)
             let interop = InteropService.Client(transport: client)
             _ = try await interop.unaryCall(simpleRequest(payload: [0]))
             let first = try #require(recorder.peers.withLock { $0.first })

@@ -48,9 +48,10 @@ func withServer<T: Sendable>(
     }
 }
 
-/// A client of one local port, closed after `body`.
+/// A client of one local port, closed after `body`; by default it keeps one connection
+/// (not one per event loop), which the tests of a single connection's behaviour rely on.
 func withClient<T: Sendable>(
-    port: Int, configuration: RPCClient.Configuration = RPCClient.Configuration(),
+    port: Int, configuration: RPCClient.Configuration = RPCClient.Configuration(connectionsPerEndpoint: 1),
     _ body: @Sendable (RPCClient) async throws -> T
 ) async throws -> T {
     let client = RPCClient(host: "127.0.0.1", port: port, configuration: configuration)

@@ -8,8 +8,9 @@ import Synchronization
 /// `OrdersService.Client(transport: RPCClient(host: "orders", port: 7002))`.
 ///
 /// It keeps a small pool of connections (``Configuration/connectionsPerEndpoint``
-/// to each endpoint), connects lazily on the first call, spreads calls
-/// round-robin over the connections that are up, and reconnects after a
+/// to each endpoint, by default one per event loop), connects lazily on the first
+/// call, gives a caller running on an event loop the connection of that loop,
+/// spreads other calls round-robin over the connections that are up, and reconnects after a
 /// connection ends; an endpoint that refused a connection is left alone for a
 /// jittered, exponentially growing backoff. When no endpoint can be reached a
 /// call fails at once with UNAVAILABLE rather than waiting.
@@ -60,8 +61,11 @@ public final class RPCClient: ClientTransport, Sendable {
     }
 
     public struct Configuration: Sendable {
-        /// Connections kept to each endpoint; calls are spread over them.
-        public var connectionsPerEndpoint: Int
+        /// Connections kept to each endpoint; calls are spread over them. Nil (the default):
+        /// one per event loop of the client's group, so that a caller on an event loop (a
+        /// handler on its connection's loop, a gateway request) finds a connection on its
+        /// own thread and its call needs no hop to another loop. Each is made on first use.
+        public var connectionsPerEndpoint: Int?
         /// How long a connection attempt may take.
         public var connectTimeout: Duration
         /// Frame limits for what the server sends.
@@ -75,11 +79,11 @@ public final class RPCClient: ClientTransport, Sendable {
         /// Interceptors around every call, the first outermost.
         public var interceptors: [any ClientInterceptor]
 
-        public init(connectionsPerEndpoint: Int = 1, connectTimeout: Duration = .seconds(2), limits: FrameLimits = .default,
+        public init(connectionsPerEndpoint: Int? = nil, connectTimeout: Duration = .seconds(2), limits: FrameLimits = .default,
                     maxAttempts: Int = 3, reconnectBackoff: Backoff = Backoff(),
                     retryBackoff: Backoff = Backoff(initial: .milliseconds(10), maximum: .seconds(1), multiplier: 2),
                     interceptors: [any ClientInterceptor] = []) {
-            self.connectionsPerEndpoint = max(1, connectionsPerEndpoint)
+            self.connectionsPerEndpoint = connectionsPerEndpoint.map { max(1, $0) }
             self.connectTimeout = connectTimeout
             self.limits = limits
             self.maxAttempts = max(1, maxAttempts)
@@ -101,10 +105,13 @@ public final class RPCClient: ClientTransport, Sendable {
         precondition(!endpoints.isEmpty, "RPCClient needs at least one endpoint")
         self.endpoints = endpoints
         self.configuration = configuration
+        let loops = Array(eventLoopGroup.makeIterator())
         var slots: [ConnectionSlot] = []
-        for _ in 0..<configuration.connectionsPerEndpoint {
-            for endpoint in endpoints {
-                slots.append(ConnectionSlot(endpoint: endpoint, eventLoop: eventLoopGroup.next(), configuration: configuration))
+        for round in 0..<(configuration.connectionsPerEndpoint ?? loops.count) {
+            for (index, endpoint) in endpoints.enumerated() {
+                // Each endpoint's connections on different loops, and the endpoints' first ones too.
+                let loop = loops[(round + index) % loops.count]
+                slots.append(ConnectionSlot(endpoint: endpoint, eventLoop: loop, configuration: configuration))
             }
         }
         self.slots = slots
