@@ -28,24 +28,14 @@ enum Setting {
         return value
     }
 
-    /// A private key's file, refused (as ssh does) when anyone but its owner may read it, or
-    /// when its owner is neither this process's user nor root: another user could replace it.
+    /// A private key's file, refused (as ssh does) when anyone but its owner may read it.
     static func readPrivateKey(_ path: String) throws -> String {
         var info = stat()
-        if stat(path, &info) == 0 {
-            if info.st_mode & 0o077 != 0 {
-                throw ValidationError("""
-                    \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): a private key must be \
-                    readable by its owner only. Fix it with: chmod 600 \(path)
-                    """)
-            }
-            let user = geteuid()
-            if info.st_uid != user, info.st_uid != 0 {
-                throw ValidationError("""
-                    \(path) belongs to user id \(info.st_uid), not to this process's user (\(user)) nor to root: that \
-                    user could replace the key. Fix it with: chown \(user) \(path)
-                    """)
-            }
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw ValidationError("""
+                \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): a private key must be \
+                readable by its owner only. Fix it with: chmod 600 \(path)
+                """)
         }
         return try read(path)
     }
