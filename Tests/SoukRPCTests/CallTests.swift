@@ -212,15 +212,6 @@ struct CallTests {
 
     @Test("by default a client keeps a connection per event loop: a caller on a loop whose connection is not up starts it, and its later calls go there")
     func callerStartsItsLoopsConnection() async throws {
-        /// The client address (host and port) each call came from, in order.
-        final class PeerRecorder: ServerInterceptor {
-            let peers = Mutex<[String]>([])
-            func intercept(_ request: any ProtoMessage, context: ServerContext,
-                           next: @Sendable (any ProtoMessage, ServerContext) async throws -> any ProtoMessage) async throws -> any ProtoMessage {
-                peers.withLock { $0.append(context.peer) }
-                return try await next(request, context)
-            }
-        }
         let recorder = PeerRecorder()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         try await withServer(configuration: .init(interceptors: [recorder])) { _, port in
@@ -251,6 +242,42 @@ struct CallTests {
             await client.close()
         }
         try await group.shutdownGracefully()
+    }
+
+    @Test("a caller off the event loops keeps to one connection of an endpoint, and many callers spread over them")
+    func callerKeepsToItsConnection() async throws {
+        let recorder = PeerRecorder()
+        try await withServer(configuration: .init(interceptors: [recorder])) { _, port in
+            try await withClient(port: port, configuration: .init(connectionsPerEndpoint: 4)) { client in
+                let interop = InteropService.Client(transport: client)
+                // Bring all four up: callers whose connection is not up yet start it.
+                for _ in 0 ..< 50 {
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for _ in 0 ..< 16 { group.addTask { _ = try await interop.unaryCall(simpleRequest(payload: [1])) } }
+                    }
+                    if Set(recorder.peers.withLock { $0 }).count == 4 { break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(Set(recorder.peers.withLock { $0 }).count == 4)
+                // 16 callers make 10 calls each: all of one caller's calls go through one
+                // connection, and the callers together use more than one.
+                try await withThrowingDiscardingTaskGroup { group in
+                    for caller in 0 ..< 16 {
+                        group.addTask {
+                            for call in 0 ..< 10 {
+                                let payload = [UInt8(caller), UInt8(call)]
+                                let response = try await interop.unaryCall(simpleRequest(payload: payload))
+                                #expect(response.payload == payload)
+                            }
+                        }
+                    }
+                }
+                let peerOfPayload = recorder.peerOfPayload.withLock { $0 }
+                let perCaller = (0 ..< 16).map { caller in Set((0 ..< 10).compactMap { peerOfPayload[[UInt8(caller), UInt8($0)]] }) }
+                #expect(perCaller.allSatisfy { $0.count == 1 }, "peers per caller: \(perCaller.map(\.count))")
+                #expect(Set(perCaller.flatMap { $0 }).count > 1)
+            }
+        }
     }
 
     @Test("a client refuses to send invalid metadata: INVALID_ARGUMENT before anything is written")
@@ -526,7 +553,8 @@ struct CallTests {
             try await withClient(port: port) { client in
                 let interop = InteropService.Client(transport: client)
                 _ = try await interop.emptyCall(InteropEmpty())
-                try await Task.sleep(for: .milliseconds(700))
+                // Closed once idle for 300 ms; a loaded machine may take longer to get there.
+                for _ in 0 ..< 100 where server.core.connectionCount > 0 { try await Task.sleep(for: .milliseconds(50)) }
                 #expect(server.core.connectionCount == 0)
                 _ = try await interop.emptyCall(InteropEmpty())
             }
@@ -651,5 +679,18 @@ final class AnswerPrefaceOnly: ChannelInboundHandler {
         if before < 8 && received >= 8 {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Preface.bytes)), promise: nil)
         }
+    }
+}
+
+/// Records the client address (host and port) each call came from.
+private final class PeerRecorder: ServerInterceptor {
+    let peers = Mutex<[String]>([])
+    /// The client address each SimpleRequest came from, by its payload.
+    let peerOfPayload = Mutex<[[UInt8]: String]>([:])
+    func intercept(_ request: any ProtoMessage, context: ServerContext,
+                   next: @Sendable (any ProtoMessage, ServerContext) async throws -> any ProtoMessage) async throws -> any ProtoMessage {
+        peers.withLock { $0.append(context.peer) }
+        if let simple = request as? SimpleRequest { peerOfPayload.withLock { $0[simple.payload] = context.peer } }
+        return try await next(request, context)
     }
 }

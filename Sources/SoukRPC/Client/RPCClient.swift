@@ -10,7 +10,8 @@ import Synchronization
 /// It keeps a small pool of connections (``Configuration/connectionsPerEndpoint``
 /// to each endpoint, by default one per event loop), connects lazily on the first
 /// call, gives a caller running on an event loop the connection of that loop,
-/// spreads other calls round-robin over the connections that are up, and reconnects after a
+/// spreads other calls round-robin over the endpoints (each caller keeping to one
+/// connection of each), and reconnects after a
 /// connection ends; an endpoint that refused a connection is left alone for a
 /// jittered, exponentially growing backoff. When no endpoint can be reached a
 /// call fails at once with UNAVAILABLE rather than waiting.
@@ -238,31 +239,28 @@ public final class RPCClient: ClientTransport, Sendable {
         }
     }
 
-    /// A connection that is up, round-robin; else one being made or to be made now.
+    /// A connection that is up; else one being made or to be made now.
     ///
-    /// A caller already running on the event loop of a connection that is up (see
-    /// ``eventLoopExecutor()``) gets that connection, so that its call needs no
-    /// thread hop at all.
+    /// Each caller has a connection of its own choice. A caller running on the event loop
+    /// of a connection (see ``eventLoopExecutor()``, or a handler on its loop) prefers that
+    /// one, so that its call needs no thread hop at all. Any other caller keeps to one
+    /// connection per endpoint, chosen by its task, while the endpoints take turns: the
+    /// callers a burst of answers resumed then send their next calls together, in one
+    /// write, rather than one to each connection. When the preferred connection is not up,
+    /// it is started, and meanwhile any connection that is up is taken.
     private func connection(for method: MethodDescriptor) async throws(RPCError) -> ClientConnectionHandler {
-        let start = nextSlot.add(1, ordering: .relaxed).oldValue
+        let rotation = nextSlot.add(1, ordering: .relaxed).oldValue
         let count = slots.count
-        // One thread-local read for the caller's loop, rather than one per slot.
-        if count > 1, let current = MultiThreadedEventLoopGroup.currentEventLoop {
-            var loopHasSlot = false
-            for offset in 0..<count {
-                let slot = slots[(start &+ offset) % count]
-                guard slot.eventLoop === current else { continue }
-                if let ready = slot.readyHandler { return ready }
-                loopHasSlot = true
-            }
-            if loopHasSlot {
-                // This loop's connections are not up (never made, or lost): start one, and
-                // meanwhile take any other connection that is up, so that this loop's
-                // callers move to their own once it is.
-                for offset in 0..<count {
-                    let slot = slots[(start &+ offset) % count]
-                    if slot.eventLoop === current, case .ready(let handler) = slot.acquire() { return handler }
-                }
+        var start = rotation
+        if count > 1 {
+            let current = MultiThreadedEventLoopGroup.currentEventLoop
+            if let current, slots.contains(where: { $0.eventLoop === current }) {
+                if let handler = preferred(start: rotation, where: { $0.eventLoop === current }) { return handler }
+            } else if count > endpoints.count, let taskHash = withUnsafeCurrentTask(body: { $0?.hashValue }) {
+                // Slots are laid out round by round, each round one slot per endpoint.
+                let round = Int(UInt(bitPattern: taskHash) % UInt(count / endpoints.count))
+                start = round * endpoints.count + rotation % endpoints.count
+                if let handler = preferred(start: start, where: { $0 === slots[start] }) { return handler }
             }
         }
         for offset in 0..<count {
@@ -286,6 +284,22 @@ public final class RPCClient: ClientTransport, Sendable {
         }
         let unique = Array(Set(reasons)).sorted()
         throw RPCError(.unavailable, "no connection to \(endpoints.map(\.description).joined(separator: ", ")) for \(method.fullName): \(unique.joined(separator: "; "))")
+    }
+
+    /// The first slot from `start` on that `isPreferred` accepts, when it is up. When none
+    /// is up, the first of them is started (unless it is already connecting or backing off),
+    /// and nil tells the caller to take any connection that is up meanwhile.
+    private func preferred(start: Int, where isPreferred: (ConnectionSlot) -> Bool) -> ClientConnectionHandler? {
+        let count = slots.count
+        var first: ConnectionSlot?
+        for offset in 0..<count {
+            let slot = slots[(start &+ offset) % count]
+            guard isPreferred(slot) else { continue }
+            if let ready = slot.readyHandler { return ready }
+            if first == nil { first = slot }
+        }
+        if let first, case .ready(let handler) = first.acquire() { return handler }
+        return nil
     }
 
     private static func serialize(_ request: any ProtoMessage, method: MethodDescriptor) throws(RPCError) -> ByteBuffer {
