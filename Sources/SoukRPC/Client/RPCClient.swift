@@ -255,12 +255,15 @@ public final class RPCClient: ClientTransport, Sendable {
         if count > 1 {
             let current = MultiThreadedEventLoopGroup.currentEventLoop
             if let current, slots.contains(where: { $0.eventLoop === current }) {
-                if let handler = preferred(start: rotation, where: { $0.eventLoop === current }) { return handler }
+                if let handler = connection(on: current, from: rotation) { return handler }
             } else if count > endpoints.count, let taskHash = withUnsafeCurrentTask(body: { $0?.hashValue }) {
                 // Slots are laid out round by round, each round one slot per endpoint.
                 let round = Int(UInt(bitPattern: taskHash) % UInt(count / endpoints.count))
                 start = round * endpoints.count + rotation % endpoints.count
-                if let handler = preferred(start: start, where: { $0 === slots[start] }) { return handler }
+                let slot = slots[start]
+                if let ready = slot.readyHandler { return ready }
+                // Not up: start it, and meanwhile take any connection that is up.
+                if case .ready(let handler) = slot.acquire() { return handler }
             }
         }
         for offset in 0..<count {
@@ -286,15 +289,15 @@ public final class RPCClient: ClientTransport, Sendable {
         throw RPCError(.unavailable, "no connection to \(endpoints.map(\.description).joined(separator: ", ")) for \(method.fullName): \(unique.joined(separator: "; "))")
     }
 
-    /// The first slot from `start` on that `isPreferred` accepts, when it is up. When none
-    /// is up, the first of them is started (unless it is already connecting or backing off),
-    /// and nil tells the caller to take any connection that is up meanwhile.
-    private func preferred(start: Int, where isPreferred: (ConnectionSlot) -> Bool) -> ClientConnectionHandler? {
+    /// The first connection from `start` on that is up and on `loop`. When none is, the first
+    /// of that loop is started (unless it is already connecting or backing off), and nil tells
+    /// the caller to take any connection that is up meanwhile.
+    private func connection(on loop: any EventLoop, from start: Int) -> ClientConnectionHandler? {
         let count = slots.count
         var first: ConnectionSlot?
         for offset in 0..<count {
             let slot = slots[(start &+ offset) % count]
-            guard isPreferred(slot) else { continue }
+            guard slot.eventLoop === loop else { continue }
             if let ready = slot.readyHandler { return ready }
             if first == nil { first = slot }
         }
