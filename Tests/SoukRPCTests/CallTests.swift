@@ -244,6 +244,31 @@ struct CallTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("callers on one event loop take turns among the endpoints")
+    func loopCallersTakeTurnsAmongEndpoints() async throws {
+        let first = PeerRecorder(), second = PeerRecorder()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        try await withServer(configuration: .init(interceptors: [first])) { _, firstPort in
+            try await withServer(configuration: .init(interceptors: [second])) { _, secondPort in
+                let client = RPCClient(endpoints: [.init(host: "127.0.0.1", port: firstPort), .init(host: "127.0.0.1", port: secondPort)],
+                                       eventLoopGroup: group)
+                let interop = InteropService.Client(transport: client)
+                let loop = group.next()
+                try await Task(executorPreference: EventLoopTaskExecutor(eventLoop: loop)) {
+                    for call in 0 ..< 200 {
+                        _ = try await interop.unaryCall(simpleRequest(payload: [UInt8(call % 256)]))
+                        if call >= 20, first.peers.withLock({ $0.count }) >= 5, second.peers.withLock({ $0.count }) >= 5 { break }
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                }.value
+                #expect(first.peers.withLock { $0.count } >= 5 && second.peers.withLock { $0.count } >= 5,
+                        "calls per endpoint: \(first.peers.withLock { $0.count }), \(second.peers.withLock { $0.count })")
+                await client.close()
+            }
+        }
+        try await group.shutdownGracefully()
+    }
+
     @Test("a caller off the event loops keeps to one connection of an endpoint, and many callers spread over them")
     func callerKeepsToItsConnection() async throws {
         let recorder = PeerRecorder()

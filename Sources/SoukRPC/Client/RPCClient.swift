@@ -289,19 +289,18 @@ public final class RPCClient: ClientTransport, Sendable {
         throw RPCError(.unavailable, "no connection to \(endpoints.map(\.description).joined(separator: ", ")) for \(method.fullName): \(unique.joined(separator: "; "))")
     }
 
-    /// The first connection from `start` on that is up and on `loop`. When none is, the first
-    /// of that loop is started (unless it is already connecting or backing off), and nil tells
-    /// the caller to take any connection that is up meanwhile.
+    /// The first connection from `start` on that is up and on `loop`; the loop's connections
+    /// passed over on the way, not up, are started (unless connecting or backing off), so that
+    /// with several endpoints the loop's callers come to take turns among all of them. Nil
+    /// tells the caller to take any connection that is up meanwhile.
     private func connection(on loop: any EventLoop, from start: Int) -> ClientConnectionHandler? {
         let count = slots.count
-        var first: ConnectionSlot?
         for offset in 0..<count {
             let slot = slots[(start &+ offset) % count]
             guard slot.eventLoop === loop else { continue }
             if let ready = slot.readyHandler { return ready }
-            if first == nil { first = slot }
+            if case .ready(let handler) = slot.acquire() { return handler }
         }
-        if let first, case .ready(let handler) = first.acquire() { return handler }
         return nil
     }
 
