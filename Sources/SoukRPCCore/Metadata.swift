@@ -130,14 +130,17 @@ public struct Metadata: Sendable, Equatable, Sequence {
         guard !key.isEmpty, key.count <= maxKeyLength else { return .invalid }
         guard key.allSatisfy(isKeyByte) else { return .invalid }
         if key.starts(with: reservedPrefix.utf8) { return .invalid }
-        return key.count >= 4 && key[(key.count - 4)...].elementsEqual("-bin".utf8) ? .binary : .text
+        return endsInBin(key) ? .binary : .text
     }
 
     /// Whether `key` names a binary value: it ends in `-bin`. (Compared as bytes: keys are checked on every call, and
     /// `String.hasSuffix` compares characters.)
     public static func isBinaryKey(_ key: String) -> Bool {
-        let bytes = key.utf8
-        return bytes.count >= 4 && bytes.suffix(4).elementsEqual("-bin".utf8)
+        endsInBin(key.utf8)
+    }
+
+    private static func endsInBin(_ bytes: some BidirectionalCollection<UInt8>) -> Bool {
+        bytes.count >= 4 && bytes.suffix(4).elementsEqual("-bin".utf8)
     }
 
     private static func keyProblem(_ key: String) -> String? {
