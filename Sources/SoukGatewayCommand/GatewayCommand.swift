@@ -119,9 +119,9 @@ public struct GatewayCommand: AsyncParsableCommand {
             // The client's default, one connection per event loop, is what the gateway needs: a
             // request runs on the loop that read it (LoopBoundHTTP1Channel), and the client picks
             // the connection on the caller's loop, so a call is written and answered without
-            // leaving that thread. With one
-            // connection in all, half the calls crossed to the other loop and back: GET
-            // /v1/orders/{id} measured 9.5-10.0k req/s against 10.3-12.0k with one per loop.
+            // leaving that thread. With one connection in all, half the calls crossed to the
+            // other loop and back: GET /v1/orders/{id} measured 9.5-10.0k req/s against
+            // 10.3-12.0k with one per loop.
             let client = RPCClient(endpoints: try Self.endpoints(text, variable, option: flag),
                                    configuration: .init(connectionsPerEndpoint: connectionsPerEndpoint))
             clients.append(client)
